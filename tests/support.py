@@ -1,0 +1,65 @@
+"""Plain helpers shared by the engine tests (small data, fast)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CORPORA = REPO.parent / "shared" / "corpora"
+
+
+def shared_corpus(name: str) -> Path:
+    path = SHARED_CORPORA / name
+    if not path.is_file():
+        raise AssertionError(f"test corpus {path} is missing: the tests need ../shared/corpora beside the repo")
+    return path
+
+
+def small_text(tmp_path: Path, chars: int = 20_000, name: str = "small.txt") -> Path:
+    """The first `chars` characters of anna_small.txt (LF line endings) as a file."""
+    text = shared_corpus("anna_small.txt").read_text().replace("\r\n", "\n")[:chars]
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+TINY = ["--hidden", "32", "--layers", "2", "--batch-size", "8", "--seq-length", "20", "--dropout", "0.3",
+        "--log-every", "5", "--eval-every", "10", "--eval-batches", "2", "--sample-every", "0", "--headless"]
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "workbench", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def make_session(sessions_dir: Path, corpus_path: Path, name: str = "s", **overrides):
+    """A session with a tiny model, created through the engine API."""
+    from workbench.engine.config import TrainConfig
+    from workbench.engine.corpus import CorpusSpec, load_corpus
+    from workbench.engine.session import Session
+
+    settings = dict(corpus=str(corpus_path), hidden=32, layers=2, batch_size=8, seq_length=20, dropout=0.3,
+                    log_every=5, eval_every=10, eval_batches=2, sample_every=0, checkpoint_every=0, device="cpu")
+    settings.update(overrides)
+    config = TrainConfig(**settings).validate()
+    corpus = load_corpus(CorpusSpec(config.corpus), progress=None)
+    info = {"name": corpus.name, "origin": corpus.origin, "chars": len(corpus), "vocab_size": len(corpus.vocab)}
+    return Session.create(sessions_dir, name, config, info, corpus.vocab)
+
+
+def run_trainer(session, **budget):
+    """Set the session's budget and train it in this thread; returns (final event, events)."""
+    from workbench.engine.trainer import Trainer
+
+    config = session.read_config()
+    if budget:
+        config = config.with_budget(budget.get("steps"), budget.get("epochs"), budget.get("minutes"))
+        session.write_config(config)
+    trainer = Trainer(session)
+    seen = []
+    trainer.subscribe(seen.append)
+    final = trainer.run()
+    return final, seen

@@ -1,0 +1,22 @@
+"""Arguments of `workbench bench`, kept apart so that building the parser stays cheap."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="anna", help="corpus to measure on (default %(default)s)")
+    p.add_argument("--vs-seed", type=Path, default=None, metavar="PATH",
+                   help="run the reference baseline (seed_baseline.py) back to back at the same configuration")
+    p.add_argument("--hidden", type=int, default=512, help="(default %(default)s)")
+    p.add_argument("--layers", type=int, default=2, help="(default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128, help="(default %(default)s)")
+    p.add_argument("--seq-length", type=int, default=100, help="(default %(default)s)")
+    p.add_argument("--steps", type=int, default=20, help="training steps timed for throughput (default %(default)s)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="also train each side for this wall-clock budget and compare validation loss")
+    p.add_argument("--sample-chars", type=int, default=2000, help="(default %(default)s)")
+    p.add_argument("--encoding-mb", type=int, default=200, help="size of the corpus-encoding test text, 0 to skip (default %(default)s)")
+    p.add_argument("--device", default="auto", help="(default %(default)s)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")

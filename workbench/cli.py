@@ -1,0 +1,403 @@
+"""`workbench` and its subcommands.
+
+Nothing here imports torch at module level: `workbench --help` and `workbench sessions`
+must answer at once. Every user error becomes one line on stderr that starts with
+`workbench: error:` and exit status 2; never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from workbench.engine.config import CELLS, OPTIMIZERS, SCHEDULES, SampleSettings, TrainConfig
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import Session, default_sessions_dir, iter_sessions, unique_session_name
+
+DESCRIPTION = "Train character-level language models live, in the terminal or headless."
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but its errors follow our one-line convention."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise WorkbenchError(f"{message} (see `{self.prog} --help`)")
+
+
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budget (the first reached ends the run)")
+    g.add_argument("--steps", type=int, help="total target steps of the session (resume continues up to it)")
+    g.add_argument("--epochs", type=float, help="total target epochs of the session")
+    g.add_argument("--minutes", type=float, help="wall-clock minutes for this run")
+    p.add_argument("--headless", action="store_true", help="print progress lines instead of opening the terminal UI")
+
+
+def _sessions_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sessions-dir", type=Path, default=None,
+                   help="where sessions live (default: $WORKBENCH_SESSIONS or ./sessions)")
+
+
+def build_parser() -> ArgumentParser:
+    d = TrainConfig()
+    s = SampleSettings()
+    parser = ArgumentParser(prog="workbench", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+
+    t = sub.add_parser("train", help="start a new training session", description="Start a new training session.")
+    t.add_argument("--corpus", required=True, help="a UTF-8 text file, or a known corpus: anna, tinyshakespeare, python-help")
+    t.add_argument("--session", help="session name (default: derived from corpus, model and time)")
+    _sessions_arg(t)
+    c = t.add_argument_group("corpus")
+    c.add_argument("--encoding", default=d.encoding, help="text encoding of the corpus (default %(default)s)")
+    c.add_argument("--keep-crlf", action="store_true", help="keep CRLF line endings instead of turning them into LF")
+    c.add_argument("--val-frac", type=float, default=d.val_frac, help="last fraction held out for validation (default %(default)s)")
+    m = t.add_argument_group("model")
+    m.add_argument("--cell", choices=CELLS, default=d.cell, help="recurrent cell (default %(default)s)")
+    m.add_argument("--hidden", type=int, default=d.hidden, help="units per layer (default %(default)s)")
+    m.add_argument("--layers", type=int, default=d.layers, help="recurrent layers (default %(default)s)")
+    m.add_argument("--dropout", type=float, default=d.dropout, help="dropout (default %(default)s)")
+    o = t.add_argument_group("optimisation")
+    o.add_argument("--batch-size", type=int, default=d.batch_size, help="rows per batch (default %(default)s)")
+    o.add_argument("--seq-length", type=int, default=d.seq_length, help="characters per row per step (default %(default)s)")
+    o.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
+    o.add_argument("--weight-decay", type=float, default=d.weight_decay, help="(default %(default)s)")
+    o.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+                   help="constant, cosine (warmup then cosine to --min-lr-frac) or decay (char-rnn's per-epoch decay) (default %(default)s)")
+    o.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="cosine warmup steps (default %(default)s)")
+    o.add_argument("--min-lr-frac", type=float, default=d.min_lr_frac, help="cosine floor as a fraction of --lr (default %(default)s)")
+    o.add_argument("--decay-rate", type=float, default=d.decay_rate, help="decay schedule factor per epoch (default %(default)s)")
+    o.add_argument("--decay-after", type=int, default=d.decay_after, help="decay schedule starts after this many epochs (default %(default)s)")
+    o.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clip, 0 for none (default %(default)s)")
+    o.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
+    r = t.add_argument_group("hardware")
+    r.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    r.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA")
+    r.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    e = t.add_argument_group("monitoring")
+    e.add_argument("--log-every", type=int, default=d.log_every, help="steps per progress report (default %(default)s)")
+    e.add_argument("--eval-every", type=int, default=d.eval_every, help="steps per cheap validation estimate, 0 for none (default %(default)s)")
+    e.add_argument("--eval-batches", type=int, default=d.eval_batches, help="validation batches in the estimate (default %(default)s)")
+    e.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="steps per checkpoint with a full validation pass, 0 for only at the end (default %(default)s)")
+    e.add_argument("--keep-last", type=int, default=d.keep_last, help="step checkpoints kept besides latest and best (default %(default)s)")
+    e.add_argument("--sample-every", type=int, default=d.sample_every, help="steps per sample, 0 for none (default %(default)s)")
+    e.add_argument("--sample-length", type=int, default=s.length, help="(default %(default)s)")
+    e.add_argument("--sample-top-k", type=int, default=s.top_k, help="(default %(default)s)")
+    e.add_argument("--sample-top-p", type=float, default=None, help="(default off)")
+    e.add_argument("--sample-temperature", type=float, default=s.temperature, help="(default %(default)s)")
+    e.add_argument("--prime", default=None, help=f"prime text for samples (default {s.prime!r})")
+    g = t.add_argument_group("guards")
+    g.add_argument("--patience", type=int, default=None, help="stop after this many checkpoints without a better validation loss")
+    g.add_argument("--no-explosion-guard", action="store_true", help="do not stop when the loss exceeds 3x the first")
+    _budget_args(t)
+
+    rs = sub.add_parser("resume", help="continue a session from its latest checkpoint",
+                        description="Continue a session exactly where it stopped.")
+    rs.add_argument("name", help="session name")
+    _sessions_arg(rs)
+    _budget_args(rs)
+
+    sm = sub.add_parser("sample", help="generate text from a session's checkpoint",
+                        description="Generate text from a session's checkpoint.")
+    sm.add_argument("name", help="session name")
+    _sessions_arg(sm)
+    sm.add_argument("--prime", default=None, help="text to start from (default: the session's sample prime)")
+    sm.add_argument("--length", type=int, default=s.length, help="characters to generate (default %(default)s)")
+    sm.add_argument("--top-k", type=int, default=s.top_k, help="0 for no limit (default %(default)s)")
+    sm.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold (default off)")
+    sm.add_argument("--temperature", type=float, default=s.temperature, help="(default %(default)s)")
+    sm.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
+    sm.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    sm.add_argument("--num", type=int, default=1, help="samples drawn side by side in one batch (default %(default)s)")
+    sm.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    sm.add_argument("--json", action="store_true", help="print the samples as JSON instead of streaming them")
+
+    ls = sub.add_parser("sessions", help="list sessions", description="List sessions, most recently updated first.")
+    _sessions_arg(ls)
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    b = sub.add_parser("bench", help="measure speed and quality on this machine",
+                       description="Measure training, evaluation and sampling speed, optionally against the reference baseline.")
+    from workbench.bench_args import add_bench_arguments
+
+    add_bench_arguments(b)
+    return parser
+
+
+def _version() -> str:
+    from workbench import __version__
+
+    return f"workbench {__version__}"
+
+
+def sessions_dir(args: argparse.Namespace) -> Path:
+    return args.sessions_dir if getattr(args, "sessions_dir", None) else default_sessions_dir()
+
+
+# -- train / resume -------------------------------------------------------------------------
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    sample = SampleSettings(
+        length=args.sample_length,
+        top_k=args.sample_top_k or None,
+        top_p=args.sample_top_p,
+        temperature=args.sample_temperature,
+        prime=args.prime if args.prime is not None else SampleSettings().prime,
+    )
+    return TrainConfig(
+        corpus=args.corpus, encoding=args.encoding, keep_crlf=args.keep_crlf, val_frac=args.val_frac,
+        cell=args.cell, hidden=args.hidden, layers=args.layers, dropout=args.dropout,
+        batch_size=args.batch_size, seq_length=args.seq_length, lr=args.lr, optimizer=args.optimizer,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_steps=args.warmup_steps,
+        min_lr_frac=args.min_lr_frac, decay_rate=args.decay_rate, decay_after=args.decay_after,
+        clip=args.clip, seed=args.seed, device=args.device, bf16=args.bf16, threads=args.threads,
+        log_every=args.log_every, eval_every=args.eval_every, eval_batches=args.eval_batches,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, keep_last=args.keep_last,
+        patience=args.patience, explosion_guard=not args.no_explosion_guard,
+        max_steps=args.steps, max_epochs=args.epochs, max_minutes=args.minutes, sample=sample,
+    ).validate()
+
+
+def _require_headless(args: argparse.Namespace) -> None:
+    if not args.headless:
+        raise WorkbenchError(
+            "the live terminal UI is not built yet; add --headless to train with progress lines in this terminal"
+        )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _require_headless(args)
+    config = config_from_args(args)
+    from workbench.engine.corpus import CorpusSpec, check_fits, encode_text, load_corpus
+
+    corpus = load_corpus(CorpusSpec(config.corpus, config.encoding, config.keep_crlf), progress=sys.stderr)
+    print(f"corpus: {corpus.describe()}", file=sys.stderr)
+    check_fits(len(corpus), config.val_frac, config.batch_size, config.seq_length)
+    if args.prime is not None:
+        encode_text(config.sample.prime, corpus.vocab)  # a bad --prime is an error now, not at step 500
+    elif any(ch not in set(corpus.vocab) for ch in config.sample.prime):
+        config.sample.prime = corpus.vocab[int(corpus.ids[0])]
+        print(f"note: the default prime {SampleSettings().prime!r} uses characters this corpus lacks; "
+              f"samples start from {config.sample.prime!r}", file=sys.stderr)
+    folder = sessions_dir(args)
+    name = args.session or unique_session_name(
+        folder, f"{corpus.name}-{config.cell}{config.hidden}x{config.layers}-{time.strftime('%Y%m%d-%H%M%S')}")
+    corpus_info = {"name": corpus.name, "origin": corpus.origin, "chars": len(corpus), "vocab_size": len(corpus.vocab),
+                   "notes": corpus.notes}
+    session = Session.create(folder, name, config, corpus_info, corpus.vocab)
+    print(f"session: {session.name} ({session.root})", file=sys.stderr)
+    return _run_headless(session, corpus=corpus, command="workbench train")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    _require_headless(args)
+    session = Session.open(sessions_dir(args), args.name)
+    config = session.read_config()
+    status = session.live_status()
+    holder = session.lock_holder()
+    if holder:
+        raise WorkbenchError(f"session {session.name!r} is already being trained by process {holder.get('pid')}; "
+                             "it cannot be resumed twice")
+    if args.steps is not None or args.epochs is not None or args.minutes is not None:
+        config = config.with_budget(args.steps, args.epochs, args.minutes).validate()
+    step = int(status.get("checkpoint_step") or status.get("step") or 0)
+    if config.max_steps is not None and config.max_steps <= step and args.epochs is None and args.minutes is None:
+        raise WorkbenchError(f"session {session.name!r} is at step {step}, which already meets its target of "
+                             f"{config.max_steps} steps; give a larger --steps (or --epochs / --minutes) to continue")
+    session.write_config(config)
+    return _run_headless(session, corpus=None, command="workbench resume")
+
+
+class ProgressPrinter:
+    """Headless progress: one line per log interval, plus evaluations, samples and checkpoints."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
+        self.total: int | None = None
+        self.last_val: float | None = None
+
+    def __call__(self, event) -> None:
+        from workbench.engine import events as ev
+        from workbench.engine.evaluation import bits_per_char
+
+        out = self.stream
+        if isinstance(event, ev.Started):
+            self.total = event.total_steps
+            verb = "resuming at" if event.resumed else "starting at"
+            print(f"{verb} step {event.step} on {event.device}: {event.params:,} parameters, "
+                  f"{event.steps_per_epoch} steps per epoch", file=out, flush=True)
+        elif isinstance(event, ev.StepsLogged):
+            total = f"/{self.total}" if self.total else ""
+            val = f"  val {self.last_val:.4f}" if self.last_val is not None else ""
+            eta = f"  ETA {_duration(event.eta_seconds)}" if event.eta_seconds is not None else ""
+            print(f"step {event.step}{total}  epoch {event.epoch + event.epoch_progress:.2f}  "
+                  f"loss {event.train_loss:.4f} ({bits_per_char(event.train_loss):.3f} bpc){val}  "
+                  f"lr {event.lr:.2e}  |g| {event.grad_norm:.2f}  {event.chars_per_sec:,.0f} chars/s{eta}",
+                  file=out, flush=True)
+        elif isinstance(event, ev.Evaluated):
+            self.last_val = event.val_loss
+            if event.full:
+                mark = "  (best)" if event.best else ""
+                print(f"validation at step {event.step}: {event.val_loss:.4f} nats "
+                      f"({bits_per_char(event.val_loss):.3f} bpc){mark}", file=out, flush=True)
+        elif isinstance(event, ev.SampleGenerated):
+            text = event.text.replace("\r", "")
+            print(f"--- sample at step {event.step} ---\n{text}\n---", file=out, flush=True)
+        elif isinstance(event, ev.CheckpointSaved):
+            print(f"checkpoint saved at step {event.step} ({event.reason}){' - new best' if event.best else ''}",
+                  file=out, flush=True)
+        elif isinstance(event, (ev.Paused, ev.Resumed)):
+            print(f"{event.kind} at step {event.step}", file=out, flush=True)
+        elif isinstance(event, ev.SettingChanged):
+            print(f"{event.name} set to {event.value} at step {event.step}", file=out, flush=True)
+        elif isinstance(event, ev.Warning):
+            print(f"warning: {event.message}", file=sys.stderr, flush=True)
+        elif isinstance(event, ev.Finished):
+            best = f", best validation {event.best_val_loss:.4f} nats" if event.best_val_loss is not None else ""
+            print(f"{event.state} at step {event.step} ({event.reason}){best}", file=out, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _run_headless(session: Session, *, corpus, command: str) -> int:
+    from workbench.engine import commands as cmd
+    from workbench.engine import events as ev
+    from workbench.engine.trainer import Trainer
+
+    trainer = Trainer(session, corpus=corpus, command=command)
+    trainer.subscribe(ProgressPrinter())
+    received: list[str] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if received:  # a second signal: stop waiting for the step to finish
+            raise KeyboardInterrupt
+        received.append(name)
+        print(f"\n{name} received: finishing the current step and saving a checkpoint (again to abort)",
+              file=sys.stderr, flush=True)
+        trainer.send(cmd.Stop(reason=f"signal {name}"))
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        final = trainer.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if isinstance(final, ev.Failed):
+        print(f"workbench: error: {final.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- sample ---------------------------------------------------------------------------------
+def cmd_sample(args: argparse.Namespace) -> int:
+    session = Session.open(sessions_dir(args), args.name)
+    config = session.read_config()
+    if args.num < 1:
+        raise WorkbenchError(f"--num must be at least 1, got {args.num}")
+    settings = SampleSettings(
+        length=args.length, top_k=args.top_k or None, top_p=args.top_p, temperature=args.temperature,
+        prime=args.prime if args.prime is not None else config.sample.prime,
+    ).validate()
+    from workbench.engine.inference import load_model
+    from workbench.engine.sampling import sample_stream
+
+    model, vocab, info = load_model(session, args.checkpoint, args.device)
+    from workbench.engine.corpus import encode_text
+
+    encode_text(settings.prime, vocab)
+    print(f"[{session.name} @ step {info['step']}, {info['which']} checkpoint, {info['device']}]", file=sys.stderr)
+    stream = sample_stream(model, vocab, settings, num=args.num, seed=args.seed)
+    if args.json or args.num > 1:
+        texts = [settings.prime] * args.num
+        for pieces in stream:
+            texts = [t + p for t, p in zip(texts, pieces)]
+        if args.json:
+            print(json.dumps({"session": session.name, "step": info["step"], "checkpoint": info["which"],
+                              "settings": settings.__dict__, "seed": args.seed, "samples": texts}, ensure_ascii=False))
+        else:
+            for i, text in enumerate(texts, 1):
+                print(f"--- sample {i}/{args.num} ---\n{text}")
+        return 0
+    out = sys.stdout
+    out.write(settings.prime)
+    out.flush()
+    for pieces in stream:
+        out.write(pieces[0])
+        out.flush()
+    out.write("\n")
+    return 0
+
+
+# -- sessions -------------------------------------------------------------------------------
+def cmd_sessions(args: argparse.Namespace) -> int:
+    folder = sessions_dir(args)
+    rows = sorted((s.summary() for s in iter_sessions(folder)), key=lambda r: r.get("updated") or 0, reverse=True)
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"no sessions in {folder}; start one with `workbench train --corpus anna --headless`")
+        return 0
+    header = ("NAME", "CORPUS", "MODEL", "PARAMS", "STEPS", "EPOCH", "BEST VAL (bpc)", "STATE", "UPDATED")
+    table = [header]
+    for r in rows:
+        best = r.get("best_val_loss")
+        table.append((
+            r["name"], str(r.get("corpus", "")), f"{r.get('cell', '')} {r.get('hidden', '')}x{r.get('layers', '')}",
+            f"{r['params']:,}" if r.get("params") else "", str(r.get("steps", "")), str(r.get("epoch", "")),
+            f"{best:.4f} ({best / 0.6931471805599453:.3f})" if best is not None else "-",
+            r.get("state", ""), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"])) if r.get("updated") else "",
+        ))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for r in rows:
+        if r.get("state") == "failed" and r.get("error"):
+            print(f"{r['name']}: failed: {r['error']}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from workbench.bench import run_bench
+
+    return run_bench(args)
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "sessions": cmd_sessions, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            # The terminal UI home screen belongs here; until it exists, show what there is.
+            parser.print_help()
+            return 0
+        return COMMANDS[args.command](args)
+    except WorkbenchError as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `workbench sample ... | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Delivering trainer events to subscribers without ever holding up the training loop.
+
+Each subscriber gets its own queue and daemon thread: `emit` only enqueues, so a slow
+subscriber delays nothing but its own deliveries, and one that raises is reported once on
+stderr and keeps receiving later events."""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from typing import Callable
+
+from workbench.engine.events import Event
+
+Subscriber = Callable[[Event], None]
+_CLOSE = object()
+
+
+class _Delivery:
+    def __init__(self, fn: Subscriber) -> None:
+        self.fn = fn
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.reported = False
+        self.thread = threading.Thread(target=self._run, name=f"workbench-events-{getattr(fn, '__name__', 'subscriber')}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            event = self.queue.get()
+            if event is _CLOSE:
+                return
+            try:
+                self.fn(event)
+            except Exception as exc:  # a subscriber must never take the trainer down
+                if not self.reported:
+                    self.reported = True
+                    print(f"workbench: warning: event subscriber {self.fn!r} failed: {exc!r}", file=sys.stderr)
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._deliveries: list[_Delivery] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        delivery = _Delivery(fn)
+        with self._lock:
+            self._deliveries = [*self._deliveries, delivery]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._deliveries = [d for d in self._deliveries if d is not delivery]
+            delivery.queue.put(_CLOSE)
+
+        return unsubscribe
+
+    def emit(self, event: Event) -> None:
+        for delivery in self._deliveries:  # a snapshot: subscribe() replaces the list
+            delivery.queue.put(event)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (waiting at most `timeout` in all), then stop the threads."""
+        with self._lock:
+            deliveries, self._deliveries = self._deliveries, []
+        for delivery in deliveries:
+            delivery.queue.put(_CLOSE)
+        for delivery in deliveries:
+            delivery.thread.join(timeout)

@@ -1,0 +1,93 @@
+"""Checkpoint files: plain dicts of tensors and plain values, written atomically.
+
+Written as temporary file -> fsync -> rename -> fsync of the folder, so a crash or kill -9
+at any moment leaves the previous checkpoint in place and loadable. Loaded only with
+`weights_only=True`: a checkpoint file can never run code.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from workbench.engine.errors import WorkbenchError
+
+FORMAT = "workbench-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(WorkbenchError):
+    """A checkpoint file is missing, truncated, corrupt or not a workbench checkpoint."""
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def link_atomically(source: Path, target: Path) -> None:
+    """Make `target` name the same file as `source`, replacing it atomically.
+
+    A hard link costs no second write of a multi-megabyte file; where links are not
+    supported the file is copied (still through a temporary name)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {path} holds objects other than tensors and plain values and was refused "
+            f"without running it ({first[:120]}); only load files you trust"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({reason[:120]})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a workbench checkpoint")
+    if data.get("version", 0) > VERSION:
+        raise CheckpointError(f"checkpoint {path} is from a newer workbench (format {data['version']}); upgrade workbench")
+    return data

@@ -1,0 +1,178 @@
+"""Training configuration: one typed dataclass, saved in the session as `config.json`.
+
+Defaults are the teaching notebook's (512x2 LSTM, dropout 0.5, batch 128, sequence 100,
+Adam at 0.001, clip 5, 10% validation). Pure Python: importing it never imports torch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from workbench.engine.errors import WorkbenchError
+
+CELLS = ("lstm", "gru", "rnn")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "cosine", "decay")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class SampleSettings:
+    """How samples are drawn, during training and by `workbench sample`."""
+
+    length: int = 200
+    """Characters to generate after the prime."""
+    top_k: int | None = 5
+    """Keep only the k most likely characters (None or 0: all); the notebook's default is 5."""
+    top_p: float | None = None
+    """Nucleus sampling: keep the smallest set whose probability reaches p (None: off)."""
+    temperature: float = 1.0
+    """Divides the logits; below 1 is more conservative, above 1 more adventurous."""
+    prime: str = "The "
+    """Text fed to the model before generating."""
+
+    def validate(self) -> "SampleSettings":
+        if self.length < 1:
+            raise WorkbenchError(f"sample length must be at least 1, got {self.length}")
+        if self.top_k is not None and self.top_k < 0:
+            raise WorkbenchError(f"--top-k must be 0 (off) or positive, got {self.top_k}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise WorkbenchError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if not self.temperature > 0.0 or not math.isfinite(self.temperature):
+            raise WorkbenchError(f"--temperature must be a positive number, got {self.temperature}")
+        if not self.prime:
+            raise WorkbenchError("the prime text is empty; give at least one character with --prime")
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Saved as the session's config.json."""
+
+    corpus: str = "anna"
+    """A path to a UTF-8 text file, or a known corpus name (anna, tinyshakespeare, python-help)."""
+    encoding: str = "utf-8"
+    """Text encoding of the corpus file."""
+    keep_crlf: bool = False
+    """Keep CRLF line endings byte for byte instead of turning them into LF."""
+    val_frac: float = 0.1
+    """The last fraction of the text, held out for validation."""
+
+    cell: str = "lstm"
+    """Recurrent cell: lstm, gru or rnn."""
+    hidden: int = 512
+    """Units per recurrent layer."""
+    layers: int = 2
+    """Stacked recurrent layers."""
+    dropout: float = 0.5
+    """Dropout between layers and before the output layer."""
+
+    batch_size: int = 128
+    """Rows of contiguous text trained side by side."""
+    seq_length: int = 100
+    """Characters per row per step (truncated backpropagation length)."""
+    lr: float = 0.001
+    """Peak learning rate."""
+    optimizer: str = "adam"
+    """adam or adamw."""
+    weight_decay: float = 0.0
+    """Weight decay (decoupled for adamw, L2 for adam)."""
+    schedule: str = "constant"
+    """constant, cosine (with warmup, to min_lr_frac at the end of the budget) or decay (char-rnn)."""
+    warmup_steps: int = 0
+    """Linear warmup steps for the cosine schedule."""
+    min_lr_frac: float = 0.1
+    """Cosine schedule: final learning rate as a fraction of lr."""
+    decay_rate: float = 0.97
+    """char-rnn decay: multiply the learning rate by this every epoch ..."""
+    decay_after: int = 10
+    """... starting after this many epochs."""
+    clip: float = 5.0
+    """Gradient-norm clip (0: off)."""
+    seed: int = 0
+    """Seeds every random number generator."""
+
+    device: str = "auto"
+    """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
+    bf16: bool = False
+    """bfloat16 autocast on CUDA."""
+    threads: int | None = None
+    """CPU threads for torch (None: torch's default)."""
+
+    log_every: int = 10
+    """Steps between progress reports (and reads of the loss from the device)."""
+    eval_every: int = 100
+    """Steps between cheap validation estimates (0: off)."""
+    eval_batches: int = 4
+    """Fixed validation batches in the cheap estimate."""
+    checkpoint_every: int = 500
+    """Steps between checkpoints (each with a full validation pass; 0: only at the end)."""
+    sample_every: int = 500
+    """Steps between samples (0: off)."""
+    keep_last: int = 3
+    """Step checkpoints kept besides latest and best."""
+    patience: int | None = None
+    """Early stopping: stop after this many full validations without improvement (None: off)."""
+    explosion_guard: bool = True
+    """Stop when the training loss exceeds 3x the first one (as char-rnn does)."""
+
+    max_steps: int | None = None
+    """Target total steps for the session (None: no step limit)."""
+    max_epochs: float | None = None
+    """Target total epochs for the session (None: no epoch limit)."""
+    max_minutes: float | None = None
+    """Wall-clock budget of one run (not cumulative across resumes)."""
+
+    sample: SampleSettings = field(default_factory=SampleSettings)
+
+    # ---------------------------------------------------------------------------------
+    def validate(self) -> "TrainConfig":
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise WorkbenchError(message)
+
+        need(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        need(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        need(self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        device_ok = self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        need(device_ok, f"--device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        for name in ("hidden", "layers", "batch_size", "seq_length", "log_every", "eval_batches"):
+            need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_every", "checkpoint_every", "sample_every", "keep_last", "warmup_steps", "decay_after"):
+            need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        need(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        need(0.0 < self.val_frac < 1.0, f"--val-frac must be between 0 and 1 (exclusive), got {self.val_frac}")
+        need(math.isfinite(self.lr) and self.lr > 0, f"--lr must be a positive number, got {self.lr}")
+        need(self.clip >= 0, f"--clip must be 0 (off) or positive, got {self.clip}")
+        need(self.weight_decay >= 0, f"--weight-decay must be 0 or more, got {self.weight_decay}")
+        need(0.0 <= self.min_lr_frac <= 1.0, f"--min-lr-frac must be in [0, 1], got {self.min_lr_frac}")
+        need(0.0 < self.decay_rate <= 1.0, f"--decay-rate must be in (0, 1], got {self.decay_rate}")
+        need(self.patience is None or self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        need(self.max_steps is None or self.max_steps >= 1, f"--steps must be at least 1, got {self.max_steps}")
+        need(self.max_epochs is None or self.max_epochs > 0, f"--epochs must be positive, got {self.max_epochs}")
+        need(self.max_minutes is None or self.max_minutes > 0, f"--minutes must be positive, got {self.max_minutes}")
+        need(self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}")
+        if self.schedule == "cosine":
+            need(self.max_steps is not None or self.max_epochs is not None,
+                 "the cosine schedule needs a length: give --steps or --epochs")
+        self.sample.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Tolerant of keys from older or newer versions: unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "sample"}
+        sample_known = {f.name for f in fields(SampleSettings)}
+        sample = SampleSettings(**{k: v for k, v in (data.get("sample") or {}).items() if k in sample_known})
+        return cls(**values, sample=sample)
+
+    def with_budget(self, steps: int | None, epochs: float | None, minutes: float | None) -> "TrainConfig":
+        """A copy with a new budget; a budget given replaces the old one entirely."""
+        if steps is None and epochs is None and minutes is None:
+            return replace(self, max_minutes=None)
+        return replace(self, max_steps=steps, max_epochs=epochs, max_minutes=minutes)

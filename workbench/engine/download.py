@@ -1,0 +1,160 @@
+"""Fetch a URL to a file, with a text progress bar, never leaving a half-written file behind.
+
+The bytes go to `<dest>.<pid>.part` in the destination folder and are renamed over `dest` only
+when complete, so an interrupted or failed download leaves the cache as it was, and two
+processes fetching the same corpus never write into each other's file.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TextIO
+
+from workbench import __version__
+
+_CHUNK = 64 * 1024
+_BAR_WIDTH = 24
+_REDRAW_SECONDS = 0.1
+
+
+class DownloadError(Exception):
+    """A download failed. `reason` is short and lower-case ("connection refused", "HTTP 404"),
+    meant to sit inside a longer one-line message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    progress: TextIO | None = sys.stderr,
+    timeout: float = 30.0,
+) -> int:
+    """Download `url` to `dest` atomically; return the number of bytes written.
+
+    Progress goes to `progress` (None for silence) as one line redrawn with carriage returns.
+    Raises DownloadError on any network, HTTP or file-system failure, after removing the partial
+    file.
+    """
+    dest = Path(dest)
+    part = dest.with_name(f"{dest.name}.{os.getpid()}.part")
+    bar = _ProgressBar(dest.name, progress)
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": f"workbench/{__version__}"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            total = _content_length(response)
+            written = 0
+            with open(part, "wb") as out:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                    bar.update(written, total)
+                out.flush()
+                os.fsync(out.fileno())  # the rename below must never expose an unwritten file
+        if total is not None and written != total:
+            raise DownloadError(f"incomplete download: got {written:,} of {total:,} bytes")
+        if written == 0:
+            raise DownloadError("the server sent an empty file")
+        os.replace(part, dest)
+        bar.finish(written, total)
+        return written
+    except DownloadError:
+        bar.abort()
+        _remove(part)
+        raise
+    except BaseException as exc:  # KeyboardInterrupt too: never leave a .part behind
+        bar.abort()
+        _remove(part)
+        if isinstance(exc, Exception):
+            raise DownloadError(_short_reason(exc)) from exc
+        raise
+
+
+def _content_length(response: object) -> int | None:
+    value = getattr(response, "headers", {}).get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass  # nothing better to do; the caller's error is the one that matters
+
+
+def _short_reason(exc: BaseException) -> str:
+    """Turn urllib's nested exceptions into a few words a user can act on."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}".strip()
+    if isinstance(exc, urllib.error.URLError):
+        inner = exc.reason
+        if isinstance(inner, BaseException):
+            return _short_reason(inner)
+        return str(inner)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host name not resolved; are you offline?"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror.lower()}{where}"
+    return str(exc) or type(exc).__name__
+
+
+class _ProgressBar:
+    """`downloading anna.txt [#######.........]  45%  0.9/2.0 MB` redrawn at most 10x a second."""
+
+    def __init__(self, label: str, stream: TextIO | None) -> None:
+        self.label = label
+        self.stream = stream
+        self.last_draw = 0.0
+        self.drawn = False
+
+    def update(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if self.stream is None or now - self.last_draw < _REDRAW_SECONDS:
+            return
+        self.last_draw = now
+        self._draw(done, total)
+
+    def finish(self, done: int, total: int | None) -> None:
+        if self.stream is None:
+            return
+        self._draw(done, total if total is not None else done)
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def abort(self) -> None:
+        # End the half-drawn line so the error message that follows starts on its own line.
+        if self.stream is not None and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _draw(self, done: int, total: int | None) -> None:
+        assert self.stream is not None
+        mb = done / 1e6
+        if total:
+            frac = min(done / total, 1.0)
+            filled = int(frac * _BAR_WIDTH)
+            bar = "#" * filled + "." * (_BAR_WIDTH - filled)
+            text = f"downloading {self.label} [{bar}] {frac:4.0%}  {mb:.1f}/{total / 1e6:.1f} MB"
+        else:
+            text = f"downloading {self.label}  {mb:.1f} MB"
+        self.stream.write("\r" + text)
+        self.stream.flush()
+        self.drawn = True

@@ -1,0 +1,270 @@
+"""A session: one folder on disk holding everything about one training run.
+
+    sessions/NAME/
+      config.json      the TrainConfig (human-readable; edited only through the CLI)
+      corpus.json      where the text came from and what loading did to it
+      vocab.json       the characters, in id order
+      status.json      state, pid, step, epoch, best loss: rewritten atomically as it trains
+      metrics.jsonl    one JSON object per logged step (append-only)
+      samples.jsonl    one JSON object per sample drawn during training (append-only)
+      events.jsonl     checkpoints, pauses, warnings, the end (append-only)
+      checkpoints/     latest.pt, best.pt, step-NNNNNNNN.pt
+      lock             flock'ed by the one trainer allowed at a time
+
+Pure Python: listing sessions never imports torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from workbench.engine.config import TrainConfig
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.lock import lock_is_held, read_lock_info
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+STATES = ("created", "running", "paused", "stopped", "finished", "failed")
+ACTIVE_STATES = ("running", "paused")
+
+
+def default_sessions_dir() -> Path:
+    return Path(os.environ.get("WORKBENCH_SESSIONS") or "sessions")
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise WorkbenchError(
+            f"invalid session name {name!r}: use letters, digits, '.', '_' and '-' (at most 100), starting with a letter or digit"
+        )
+    return name
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All complete records; a torn last line (a kill mid-write) is skipped."""
+    records = []
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        pass
+    return records
+
+
+def count_parameters(vocab_size: int, cell: str, hidden: int, layers: int) -> int:
+    """Parameter count of models.CharRNN without importing torch."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    total = 0
+    for layer in range(layers):
+        inputs = vocab_size if layer == 0 else hidden
+        total += gates * hidden * (inputs + hidden + 2)
+    return total + hidden * vocab_size + vocab_size
+
+
+class JsonlWriter:
+    """Append-only JSON-lines file, flushed per record so viewers can tail it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class Session:
+    root: Path
+
+    # -- layout ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    config_path = property(lambda self: self.root / "config.json")
+    corpus_path = property(lambda self: self.root / "corpus.json")
+    vocab_path = property(lambda self: self.root / "vocab.json")
+    status_path = property(lambda self: self.root / "status.json")
+    metrics_path = property(lambda self: self.root / "metrics.jsonl")
+    samples_path = property(lambda self: self.root / "samples.jsonl")
+    events_path = property(lambda self: self.root / "events.jsonl")
+    checkpoints_dir = property(lambda self: self.root / "checkpoints")
+    lock_path = property(lambda self: self.root / "lock")
+
+    # -- creation and opening -----------------------------------------------------------
+    @classmethod
+    def create(cls, sessions_dir: Path, name: str, config: TrainConfig, corpus_info: dict[str, Any], vocab: list[str]) -> "Session":
+        check_name(name)
+        sessions_dir = Path(sessions_dir)
+        sessions_dir.mkdir(parents=True, exist_ok=True)
+        root = sessions_dir / name
+        try:
+            root.mkdir(mode=0o700)
+        except FileExistsError:
+            raise WorkbenchError(
+                f"session {name!r} already exists in {sessions_dir}; continue it with `workbench resume {name}` or pick another --session"
+            ) from None
+        session = cls(root)
+        session.checkpoints_dir.mkdir(mode=0o700)
+        write_json_atomic(session.vocab_path, vocab)
+        write_json_atomic(session.corpus_path, corpus_info)
+        session.write_config(config)
+        session.write_status(state="created", step=0, epoch=0, best_val_loss=None,
+                             params=count_parameters(len(vocab), config.cell, config.hidden, config.layers))
+        return session
+
+    @classmethod
+    def open(cls, sessions_dir: Path, name: str) -> "Session":
+        check_name(name)
+        root = Path(sessions_dir) / name
+        if not (root / "config.json").is_file():
+            known = [s.name for s in iter_sessions(sessions_dir)]
+            hint = f" (sessions here: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})" if known else ""
+            raise WorkbenchError(f"no session named {name!r} in {sessions_dir}{hint}; see `workbench sessions`")
+        return cls(root)
+
+    # -- files --------------------------------------------------------------------------
+    def read_config(self) -> TrainConfig:
+        try:
+            return TrainConfig.from_dict(read_json(self.config_path))
+        except (OSError, ValueError, TypeError) as exc:
+            raise WorkbenchError(f"session {self.name!r} has an unreadable config.json ({exc}); fix or remove that file") from None
+
+    def write_config(self, config: TrainConfig) -> None:
+        write_json_atomic(self.config_path, config.to_dict())
+
+    def read_vocab(self) -> list[str]:
+        return list(read_json(self.vocab_path))
+
+    def read_corpus_info(self) -> dict[str, Any]:
+        try:
+            return read_json(self.corpus_path)
+        except (OSError, ValueError):
+            return {}
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            return read_json(self.status_path)
+        except (OSError, ValueError):
+            return {"state": "created", "step": 0, "epoch": 0}
+
+    def write_status(self, **fields: Any) -> dict[str, Any]:
+        status = self.read_status() if self.status_path.exists() else {}
+        status.update(fields)
+        status["updated"] = time.time()
+        write_json_atomic(self.status_path, status)
+        return status
+
+    def live_status(self) -> dict[str, Any]:
+        """status.json, corrected for a trainer that died without saying so."""
+        status = self.read_status()
+        if status.get("state") in ACTIVE_STATES and not lock_is_held(self.lock_path):
+            status["state"] = "failed"
+            status.setdefault("error", None)
+            status["error"] = status["error"] or f"the trainer (process {status.get('pid')}) ended without saving its state (killed or crashed)"
+        return status
+
+    def lock_holder(self) -> dict[str, Any] | None:
+        return read_lock_info(self.lock_path) if lock_is_held(self.lock_path) else None
+
+    # -- checkpoints --------------------------------------------------------------------
+    def checkpoint_path(self, which: str | int) -> Path:
+        if isinstance(which, int) or str(which).isdigit():
+            return self.checkpoints_dir / f"step-{int(which):08d}.pt"
+        return self.checkpoints_dir / f"{which}.pt"
+
+    def step_checkpoints(self) -> list[tuple[int, Path]]:
+        found = []
+        for path in self.checkpoints_dir.glob("step-*.pt"):
+            try:
+                found.append((int(path.stem.split("-", 1)[1]), path))
+            except ValueError:
+                continue
+        return sorted(found)
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_path("latest").exists() or bool(self.step_checkpoints())
+
+    # -- logs ---------------------------------------------------------------------------
+    def truncate_logs_after(self, step: int) -> int:
+        """Drop records past `step` (written after the checkpoint a resume starts from), so
+        the history never holds a step twice or out of order. Returns how many were dropped."""
+        dropped = 0
+        for path in (self.metrics_path, self.samples_path, self.events_path):
+            if not path.exists():
+                continue
+            records = read_jsonl(path)
+            keep = [r for r in records if r.get("step", 0) <= step]
+            raw = path.read_bytes()
+            torn = raw.count(b"\n") != len(records) or (raw and not raw.endswith(b"\n"))
+            if len(keep) != len(records) or torn:
+                dropped += len(records) - len(keep)
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8")
+                os.replace(tmp, path)
+        return dropped
+
+    def summary(self) -> dict[str, Any]:
+        """The fields `workbench sessions` shows."""
+        try:
+            config = self.read_config()
+        except WorkbenchError:
+            return {"name": self.name, "state": "broken", "error": "unreadable config.json"}
+        status = self.live_status()
+        corpus = self.read_corpus_info()
+        return {
+            "name": self.name,
+            "corpus": corpus.get("name", config.corpus),
+            "cell": config.cell,
+            "hidden": config.hidden,
+            "layers": config.layers,
+            "params": status.get("params"),
+            "steps": status.get("step", 0),
+            "epoch": status.get("epoch", 0),
+            "best_val_loss": status.get("best_val_loss"),
+            "state": status.get("state", "created"),
+            "updated": status.get("updated"),
+            "device": status.get("device"),
+            "pid": status.get("pid") if status.get("state") in ACTIVE_STATES else None,
+            "error": status.get("error"),
+            "path": str(self.root),
+        }
+
+
+def iter_sessions(sessions_dir: Path) -> Iterator[Session]:
+    sessions_dir = Path(sessions_dir)
+    if not sessions_dir.is_dir():
+        return
+    for root in sorted(sessions_dir.iterdir()):
+        if root.is_dir() and (root / "config.json").is_file():
+            yield Session(root)
+
+
+def unique_session_name(sessions_dir: Path, base: str) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "session"
+    name, n = base, 2
+    while (Path(sessions_dir) / name).exists():
+        name, n = f"{base}-{n}", n + 1
+    return name
