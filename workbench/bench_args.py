@@ -19,4 +19,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-chars", type=int, default=2000, help="(default %(default)s)")
     p.add_argument("--encoding-mb", type=int, default=200, help="size of the corpus-encoding test text, 0 to skip (default %(default)s)")
     p.add_argument("--device", default="auto", help="(default %(default)s)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA (ours only; the baseline has none)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch, on both sides (default: torch's choice)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")

@@ -130,6 +130,9 @@ class Trainer:
         self.first_loss: float | None = None
         self.evals_since_best = 0
         self.checkpoint_step: int | None = None
+        # We hold the lock, so any temporary file here is a dead writer's half checkpoint.
+        for stale in session.checkpoints_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         resumed = session.has_checkpoint()
         if resumed:
             self._restore()
