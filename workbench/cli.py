@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from workbench.engine.config import CELLS, OPTIMIZERS, SCHEDULES, SampleSettings, TrainConfig
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session, check_name, default_sessions_dir, iter_sessions, unique_session_name
+from workbench.engine.session import Session, default_sessions_dir, iter_sessions
 
 DESCRIPTION = "Train character-level language models live, in the terminal or headless."
 
@@ -174,31 +174,16 @@ def _require_headless(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     _require_headless(args)
     config = config_from_args(args)
-    if args.session:
-        check_name(args.session)
-        if (sessions_dir(args) / args.session).exists():
-            raise WorkbenchError(f"session {args.session!r} already exists; continue it with "
-                                 f"`workbench resume {args.session}` or pick another --session")
-    from workbench.engine.corpus import CorpusSpec, check_fits, encode_text, load_corpus
-
-    from workbench.engine.device import resolve_device
-
-    corpus = load_corpus(CorpusSpec(config.corpus, config.encoding, config.keep_crlf), progress=sys.stderr)
-    check_fits(len(corpus), config.val_frac, config.batch_size, config.seq_length)
-    resolve_device(config.device)  # an unusable --device is an error before anything is written
-    if args.prime is not None:
-        encode_text(config.sample.prime, corpus.vocab)  # a bad --prime is an error now, not at step 500
-    elif any(ch not in set(corpus.vocab) for ch in config.sample.prime):
-        config.sample.prime = corpus.vocab[int(corpus.ids[0])]
-        print(f"note: the default prime {SampleSettings().prime!r} uses characters this corpus lacks; "
-              f"samples start from {config.sample.prime!r}", file=sys.stderr)
-    print(f"corpus: {corpus.describe()}", file=sys.stderr)
     folder = sessions_dir(args)
-    name = args.session or unique_session_name(
-        folder, f"{corpus.name}-{config.cell}{config.hidden}x{config.layers}-{time.strftime('%Y%m%d-%H%M%S')}")
-    corpus_info = {"name": corpus.name, "origin": corpus.origin, "chars": len(corpus), "vocab_size": len(corpus.vocab),
-                   "notes": corpus.notes}
-    session = Session.create(folder, name, config, corpus_info, corpus.vocab)
+    from workbench.engine.new_session import check_new_name, create_session, prepare_corpus
+
+    if args.session:
+        check_new_name(folder, args.session)
+    config, corpus, notes = prepare_corpus(config, prime_given=args.prime is not None, progress=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"corpus: {corpus.describe()}", file=sys.stderr)
+    session = create_session(folder, config, corpus, args.session)
     print(f"session: {session.name} ({session.root})", file=sys.stderr)
     return _run_headless(session, corpus=corpus, command="workbench train")
 

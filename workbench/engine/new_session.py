@@ -1,0 +1,52 @@
+"""Creating a session from a config: every check that can fail runs before anything is
+written, so bad input never leaves a half-made session behind. Used by `workbench train`
+and by the terminal UI's new-session form."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from workbench.engine.config import SampleSettings, TrainConfig
+from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import Session, check_name, unique_session_name
+
+
+def prepare_corpus(config: TrainConfig, *, prime_given: bool, progress: TextIO | None = None) -> tuple[TrainConfig, Corpus, list[str]]:
+    """Load and check the corpus for `config`. Returns the config (its sample prime adjusted
+    when the default prime does not fit the corpus), the corpus and notes for the user."""
+    from workbench.engine.device import resolve_device
+
+    config.validate()
+    corpus = load_corpus(CorpusSpec(config.corpus, config.encoding, config.keep_crlf), progress=progress)
+    check_fits(len(corpus), config.val_frac, config.batch_size, config.seq_length)
+    resolve_device(config.device)  # an unusable device is an error before anything is written
+    notes: list[str] = []
+    if prime_given:
+        try:
+            encode_text(config.sample.prime, corpus.vocab)
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"--prime: {exc}") from None
+    elif any(ch not in set(corpus.vocab) for ch in config.sample.prime):
+        fallback = corpus.vocab[int(corpus.ids[0])]
+        notes.append(f"the default prime {SampleSettings().prime!r} uses characters this corpus lacks; "
+                     f"samples start from {fallback!r}")
+        config = replace(config, sample=replace(config.sample, prime=fallback))
+    return config, corpus, notes
+
+
+def check_new_name(sessions_dir: Path, name: str) -> None:
+    check_name(name)
+    if (Path(sessions_dir) / name).exists():
+        raise WorkbenchError(f"session {name!r} already exists; continue it with `workbench resume {name}` "
+                             "or pick another name")
+
+
+def create_session(sessions_dir: Path, config: TrainConfig, corpus: Corpus, name: str | None = None) -> Session:
+    name = name or unique_session_name(
+        sessions_dir, f"{corpus.name}-{config.cell}{config.hidden}x{config.layers}-{time.strftime('%Y%m%d-%H%M%S')}")
+    info = {"name": corpus.name, "origin": corpus.origin, "chars": len(corpus), "vocab_size": len(corpus.vocab),
+            "notes": corpus.notes}
+    return Session.create(sessions_dir, name, config, info, corpus.vocab)
