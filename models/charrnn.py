@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench.models.dropout import fast_dropout
 from workbench.models.lstm_layer import lstm_sequence
 from workbench.models.recurrence import gru_step, lstm_step, rnn_step, run_sequence
 
@@ -66,11 +67,11 @@ class CharRNN(nn.Module):
     # -- forward ------------------------------------------------------------------------
     def forward(self, ids: Tensor, hidden: Hidden) -> tuple[Tensor, Hidden]:
         """ids (B, S) integer -> logits (B, S, V), next hidden state."""
-        if ids.is_cuda:
+        if ids.device.type != "cpu":
             out, hidden = self._forward_fused(ids, hidden)
-        else:
-            out, hidden = self._forward_layers(ids, hidden)
-        return self.fc(self.dropout(out)), hidden
+            return self.fc(self.dropout(out)), hidden
+        out, hidden = self._forward_layers(ids, hidden)
+        return self.fc(fast_dropout(out, self.config.dropout, self.training)), hidden
 
     def _forward_fused(self, ids: Tensor, hidden: Hidden) -> tuple[Tensor, Hidden]:
         one_hot = F.one_hot(ids.long(), self.config.vocab_size).to(self.fc.weight.dtype)
@@ -98,8 +99,7 @@ class CharRNN(nn.Module):
             if layer == 0:
                 gates = F.embedding(x, w_ih.t())  # one-hot @ W_ih.T == a row of W_ih.T
             else:
-                if self.training and self.rnn.dropout > 0:
-                    out = F.dropout(out, self.rnn.dropout, training=True)
+                out = fast_dropout(out, self.rnn.dropout, self.training)
                 gates = F.linear(out, w_ih)
             if cell == "lstm":
                 out, h_last, c_last = lstm_sequence(gates + (b_ih + b_hh), hidden[0][layer], hidden[1][layer], w_hh)

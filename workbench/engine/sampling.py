@@ -53,19 +53,35 @@ def sample_stream(
             hidden = model.init_hidden(num, device)
             logits, hidden = model(prime_ids.unsqueeze(0).expand(num, -1), hidden)
             logits = logits[:, -1]
+            step = model.step
+            if device.type == "cpu" and model.config.cell == "lstm":
+                from workbench.models.stepper import PackedLSTM
+
+                step = PackedLSTM(model).step
             pending: list[Tensor] = []
             for produced in range(1, settings.length + 1):
-                probs = torch.softmax(filter_logits(logits, settings.top_k, settings.top_p, settings.temperature), dim=-1)
-                ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                ids = _draw(logits, settings, generator)
                 pending.append(ids)
                 if len(pending) >= chunk or produced == settings.length:
                     block = torch.stack(pending, dim=1).tolist()  # one host copy per chunk
                     pending = []
                     yield ["".join(vocab[i] for i in row) for row in block]
                 if produced < settings.length:
-                    logits, hidden = model.step(ids, hidden)
+                    logits, hidden = step(ids, hidden)
     finally:
         model.train(was_training)
+
+
+def _draw(logits: Tensor, settings: SampleSettings, generator: torch.Generator) -> Tensor:
+    """One id per row. Plain top-k (the common case) draws among the k candidates only,
+    which is cheaper than masking the whole vocabulary."""
+    if settings.top_p is None and settings.top_k and settings.top_k < logits.shape[-1]:
+        values, candidates = torch.topk(logits.float(), settings.top_k, dim=-1)
+        probs = torch.softmax(values / settings.temperature, dim=-1)
+        choice = torch.multinomial(probs, 1, generator=generator)
+        return candidates.gather(1, choice).squeeze(1)
+    probs = torch.softmax(filter_logits(logits, settings.top_k, settings.top_p, settings.temperature), dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
 def generate(model: "torch.nn.Module", vocab: list[str], settings: SampleSettings, *, num: int = 1, seed: int | None = None) -> list[str]:
