@@ -49,7 +49,7 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path):
 
 
 def test_budget_in_epochs_and_metrics_fields(tmp_path):
-    session = make_session(tmp_path, small_text(tmp_path, 6_000))
+    session = make_session(tmp_path, small_text(tmp_path, 6_000), clip=0.0)  # unclipped: norm still measured
     final, events = run_trainer(session, epochs=1)
     started = next(e for e in events if isinstance(e, ev.Started))
     assert final.step == started.steps_per_epoch
@@ -57,6 +57,7 @@ def test_budget_in_epochs_and_metrics_fields(tmp_path):
     for key in ("step", "epoch", "train_loss", "lr", "grad_norm", "chars_per_sec", "time", "val_loss"):
         assert key in record, key
     assert record["val_full"] is True  # the final checkpoint's full pass
+    assert record["grad_norm"] > 0
     status = json.loads(session.status_path.read_text())
     assert status["state"] == "finished" and status["step"] == final.step
 

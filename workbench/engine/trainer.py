@@ -11,6 +11,7 @@ live display.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
@@ -19,7 +20,7 @@ import threading
 import time
 import traceback
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 import torch
@@ -71,13 +72,18 @@ class Trainer:
         """Thread-safe; applied before the next step (within one step)."""
         self._commands.put(command)
 
-    def run(self) -> ev.Event:
+    def run(self, while_locked: ContextManager[Any] | None = None) -> ev.Event:
         """Train until the budget is spent, a Stop command arrives or a guard trips.
         Returns the Finished or Failed event. Raises WorkbenchError for problems found
-        before training starts (bad corpus, busy session, unusable checkpoint)."""
+        before training starts (bad corpus, busy session, unusable checkpoint).
+        `while_locked` is entered once the session lock is held and exited before it is
+        released: the control socket lives exactly as long as this run owns the session."""
         lock = SessionLock(self.session.lock_path, self.session.name)
         lock.acquire(self._command_name)
+        scope = contextlib.ExitStack()
         try:
+            if while_locked is not None:
+                scope.enter_context(while_locked)
             self._setup()
             try:
                 final = self._loop()
@@ -88,6 +94,7 @@ class Trainer:
                 final = self._fail(f"{detail}; the last checkpoint is intact")
             return final
         finally:
+            scope.close()
             self._close_writers()
             self._bus.close()
             lock.release()
@@ -322,7 +329,8 @@ class Trainer:
             if c.clip > 0:
                 norm = torch.nn.utils.clip_grad_norm_(params, c.clip)
             else:
-                norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                # clip_grad_norm_ with an infinite limit measures without clipping (any torch >= 2.4)
+                norm = torch.nn.utils.clip_grad_norm_(params, float("inf"))
             optimizer.step()
             self.hidden = hidden
             self._loss_sum += loss.detach()  # stays on the device: no sync per step
