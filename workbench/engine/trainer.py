@@ -434,6 +434,7 @@ class Trainer:
         if isinstance(command, cmd.Pause):
             if self.state != "paused":
                 self.state = "paused"
+                self._flush_record()  # viewers see the last interval while we wait
                 self.session.write_status(state="paused", step=self.step)
                 self._emit(ev.Paused(step=self.step))
         elif isinstance(command, cmd.Resume):
@@ -494,7 +495,14 @@ class Trainer:
     def _flush_record(self) -> None:
         record = getattr(self, "_record", None)
         if record is not None:
-            record["time"] = time.time()
+            # Six significant digits are plenty for a chart and make the history much
+            # cheaper to parse for a viewer attaching to a long run.
+            for key in ("train_loss", "val_loss", "grad_norm", "lr"):
+                if key in record:
+                    record[key] = float(f"{record[key]:.6g}")
+            if "chars_per_sec" in record:
+                record["chars_per_sec"] = round(record["chars_per_sec"])
+            record["time"] = round(time.time(), 3)
             self._metrics.write(record)
             self._record = None
 

@@ -1,0 +1,125 @@
+"""`workbench bench`: runs end to end on a tiny configuration (against the real baseline
+script), fails in one line on bad input, and scores validation loss exactly as the baseline."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.cli import main
+
+from support import small_text
+
+BASELINE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "seed_baseline.py"
+# --threads 1: a tiny model on two threads spends its time in thread hand-offs, and badly so
+# when other work shares the machine; one thread keeps the test fast and steady.
+TINY = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-length", "20", "--steps", "4",
+        "--sample-chars", "50", "--threads", "1", "--device", "cpu"]
+
+
+def baseline_path() -> Path:
+    if not BASELINE.is_file():
+        raise AssertionError(f"the reference baseline {BASELINE} is missing: the tests need ../shared/bench beside the repo")
+    return BASELINE
+
+
+def load_baseline_module():
+    spec = importlib.util.spec_from_file_location("seed_baseline", baseline_path())
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def positive(value) -> bool:
+    return isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf")
+
+
+def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
+    corpus = small_text(tmp_path, 150_000)  # --minutes scores on 128x100 batches of the last 10%
+    out = tmp_path / "bench.json"
+    rc = main(["bench", *TINY, "--corpus", str(corpus), "--vs-seed", str(baseline_path()), "--minutes", "0.05",
+               "--encoding-mb", "1", "--json", str(out)])
+    assert rc == 0
+    results = json.loads(out.read_text())
+    for key in ("train_vs_baseline_excl_val", "train_vs_baseline_incl_val", "sampling_vs_baseline"):
+        assert positive(results["ratios"][key]), key
+    assert results["baseline"]["corpus_chars"] == results["corpus"]["chars"] == 150_000
+    assert results["baseline"]["vocab"] == results["corpus"]["symbols"]
+    assert results["warnings"] == []
+    fixed = results["fixed_time"]
+    assert fixed["ours"]["val_positions"] == fixed["baseline"]["val_positions"] == 12_800
+    assert positive(fixed["ours"]["val_loss_nats"]) and positive(fixed["baseline"]["val_loss_nats"])
+    assert fixed["lower"] in ("ours", "baseline", "tie")
+    assert positive(results["encoding"]["mb_per_s"]) and results["encoding"]["bytes"] > 900_000
+    assert {g["name"] for g in results["goals"]} >= {"train_vs_baseline_excl_val", "sampling_vs_baseline",
+                                                     "fixed_time_val_loss", "encoding_mb_per_s"}
+    table = capsys.readouterr().out
+    for text in ("training chars/s vs baseline excl. its validation", "sampling chars/s", ">= 20x", "val loss after"):
+        assert text in table
+    assert not list(tmp_path.glob("**/encoding-bench.txt"))
+
+
+def test_bench_without_baseline(tmp_path, capsys):
+    corpus = small_text(tmp_path, 20_000)
+    threads = torch.get_num_threads()
+    rc = main(["bench", *TINY, "--corpus", str(corpus), "--encoding-mb", "0"])
+    assert rc == 0
+    assert torch.get_num_threads() == threads  # --threads 1 ended with the command
+    table = capsys.readouterr().out
+    assert "training chars/s" in table and "encoding" not in table
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--vs-seed", "no/such/seed_baseline.py"], "--vs-seed no/such/seed_baseline.py does not exist"),
+    (["--steps", "2"], "--steps must be more than the"),
+    (["--encoding-mb", "-1"], "--encoding-mb must be 0"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, needle):
+    rc = main(["bench", "--corpus", str(small_text(tmp_path, 5_000)), *args])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workbench: error: ") and needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_failing_baseline_is_one_line(tmp_path, capsys):
+    broken = tmp_path / "seed_baseline.py"
+    broken.write_text("raise SystemExit('baseline broke on purpose')\n")
+    rc = main(["bench", *TINY, "--corpus", str(small_text(tmp_path, 20_000)), "--vs-seed", str(broken),
+               "--encoding-mb", "0"])
+    assert rc == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("workbench: error: the baseline") and "baseline broke on purpose" in err[-1]
+
+
+def test_our_score_equals_the_baselines_final_eval(tmp_path):
+    from workbench.bench import score
+    from workbench.engine.corpus import CorpusSpec, load_corpus
+    from workbench.models import CharRNN, ModelConfig
+
+    seed = load_baseline_module()
+    seed.DEVICE = torch.device("cpu")  # it picks cuda by itself where there is one
+    path = small_text(tmp_path, 140_000)  # validation: 14,000 chars, one 128x100 batch plus a tail
+    corpus = load_corpus(CorpusSpec(str(path)), progress=None)
+
+    # The baseline's own reading and encoding of the file.
+    text = open(path).read()
+    chars = tuple(sorted(set(text)))
+    assert list(chars) == corpus.vocab
+    encoded = np.array([chars.index(ch) for ch in text])
+    assert np.array_equal(encoded, corpus.ids)
+    val = encoded[int(len(encoded) * (1 - 0.1)):]
+
+    torch.manual_seed(3)
+    theirs = seed.CharRNN(chars, n_hidden=24, n_layers=2, drop_prob=0.5)
+    ours = CharRNN(ModelConfig(vocab_size=len(chars), hidden=24, layers=2, dropout=0.5))
+    mapped = {name.replace("lstm.", "rnn.", 1): tensor for name, tensor in theirs.state_dict().items()}
+    ours.load_state_dict(mapped)  # strict: every parameter has its counterpart
+
+    expected, positions = seed.final_eval(theirs, val, 128, 100)
+    got, our_positions = score(ours, corpus, torch.device("cpu"))
+    assert our_positions == positions == 12_800
+    assert abs(got - expected) < 1e-5, (got, expected)
+    assert ours.training  # scoring leaves the model as it found it

@@ -1,0 +1,69 @@
+"""The workbench app: composes the screens, routes between them and reports errors.
+
+It never trains and never imports torch; trainers are processes of their own (see
+workbench/tui/__init__.py), so closing the app never stops one unless asked to.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import Session
+from workbench.tui.commands import ScreenActions
+from workbench.tui.screens.home import HomeScreen
+from workbench.tui.screens.training import TrainingScreen
+from workbench.tui.text import one_line
+
+
+class WorkbenchApp(App):
+    CSS_PATH = Path(__file__).with_name("workbench.tcss")  # absolute: subclasses (tests) live elsewhere
+    TITLE = "workbench"
+    COMMANDS = App.COMMANDS | {ScreenActions}
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit")]
+
+    def __init__(self, sessions_dir: Path, *, session: str | None = None, start: bool = False,
+                 steps: int | None = None, epochs: float | None = None, minutes: float | None = None) -> None:
+        super().__init__()
+        self.sessions_dir = Path(sessions_dir)
+        self.initial = session
+        self.initial_start = start
+        self.budget = {"steps": steps, "epochs": epochs, "minutes": minutes}
+
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen(self.sessions_dir))
+        if self.initial:
+            self.open_session(Session(self.sessions_dir / self.initial), start=self.initial_start, **self.budget)
+
+    # -- routing ------------------------------------------------------------------------
+    def open_session(self, session: Session, *, start: bool = False, **budget) -> None:
+        """The training screen on top of the home screen (Escape goes back to it)."""
+        self.show_home()
+        self.push_screen(TrainingScreen(session, self.sessions_dir, start=start, **budget))
+
+    def start_session(self, session: Session) -> None:
+        """A session just created by the form: train it."""
+        self.open_session(session, start=True)
+
+    def show_home(self) -> None:
+        while len(self.screen_stack) > 2:  # the default screen, then home
+            self.pop_screen()
+
+    # -- errors in one place --------------------------------------------------------------
+    def report_error(self, error: BaseException, doing: str = "") -> None:
+        if isinstance(error, WorkbenchError):
+            message = str(error)
+        else:
+            message = f"{type(error).__name__}: {error}"
+            self.log.error(f"{doing}: {message}")
+        title = f"Error while {doing}" if doing else "Error"
+        self.notify(one_line(message, 400), title=title, severity="error", timeout=10)
+
+
+def run_app(sessions_dir: Path, *, session: str | None = None, start: bool = False, steps: int | None = None,
+            epochs: float | None = None, minutes: float | None = None) -> int:
+    app = WorkbenchApp(sessions_dir, session=session, start=start, steps=steps, epochs=epochs, minutes=minutes)
+    app.run()
+    return app.return_code or 0

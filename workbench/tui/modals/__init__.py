@@ -1,0 +1,1 @@
+"""Part of the terminal workbench (see workbench/tui/__init__.py)."""

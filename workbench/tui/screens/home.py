@@ -1,0 +1,207 @@
+"""The home screen: every session in the sessions folder, newest first."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.cells import cell_len
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.widgets import DataTable, Footer, Static
+
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import Session, iter_sessions
+from workbench.tui.messages import SessionsListed
+from workbench.tui.modals.confirm import ConfirmModal
+from workbench.tui.screens.base import BaseScreen
+from workbench.tui.text import ACTIVE, bits, count, one_line, state_word, when
+
+REFRESH_SECONDS = 2.0
+# The most telling first: a narrow terminal scrolls the rest into view.
+COLUMNS = [("Name", "name"), ("State", "state"), ("Steps", "steps"), ("Epoch", "epoch"), ("Best bpc", "best"),
+           ("Model", "model"), ("Corpus", "corpus"), ("Updated", "updated")]
+STATE_STYLES = {"running": "bold $text-success", "paused": "bold $text-warning", "failed": "bold $text-error",
+                "broken": "bold $text-error", "finished": "$text-primary"}
+
+
+def list_sessions(sessions_dir: Path) -> list[dict[str, Any]]:
+    rows = [s.summary() for s in iter_sessions(sessions_dir)]
+    return sorted(rows, key=lambda r: r.get("updated") or 0, reverse=True)
+
+
+def row_cells(r: dict[str, Any]) -> list[Any]:
+    model = ""
+    if r.get("cell"):
+        model = f"{r['cell']} {r.get('hidden')}x{r.get('layers')}"
+        if r.get("params"):
+            model += f" {count(r['params'])}"
+    best = r.get("best_val_loss")
+    state = r.get("state") or "created"
+    return [
+        one_line(r["name"], 40),
+        Content.styled(state_word(state), STATE_STYLES.get(state, "")),
+        f"{r.get('steps', 0) or 0:,}",
+        str(r.get("epoch", "")),
+        f"{bits(best):.3f}" if isinstance(best, (int, float)) else "-",
+        model,
+        one_line(str(r.get("corpus", "")), 24),
+        when(r.get("updated")),
+    ]
+
+
+def _cell_width(cell: Any) -> int:
+    return cell.cell_length if isinstance(cell, Content) else cell_len(str(cell))
+
+
+class HomeScreen(BaseScreen):
+    BINDINGS = [
+        Binding("enter", "open", "Open", tooltip="Open the selected session", id="home.open", priority=True),
+        Binding("n", "new", "New", tooltip="New training session", id="home.new"),
+        Binding("r", "resume", "Resume", tooltip="Resume training the selected session", id="home.resume"),
+        Binding("delete", "delete", "Delete", tooltip="Delete the selected session (asks first)", id="home.delete"),
+        Binding("f5,ctrl+r", "refresh", "Refresh", tooltip="Refresh the session list", id="home.refresh",
+                key_display="f5"),
+        Binding("q", "app.quit", "Quit", tooltip="Quit workbench (training sessions go on)", id="home.quit"),
+    ]
+
+    def __init__(self, sessions_dir: Path) -> None:
+        super().__init__()
+        self.sessions_dir = Path(sessions_dir)
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._widths: list[int] = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content.assemble(("workbench", "bold $text-accent"), "  sessions in ",
+                                      (one_line(str(self.sessions_dir), 80), "bold")), id="home-title")
+        yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+        yield Static(
+            Content.assemble("No sessions yet.\n\nPress ", ("n", "bold $text-accent"),
+                             " to start one from a form, or run\n",
+                             ("  workbench train --corpus anna", "bold"),
+                             "\nin a terminal (add --headless for progress lines instead of this screen)."),
+            id="empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#empty").display = False
+        self.action_refresh()
+        self.set_interval(REFRESH_SECONDS, self.action_refresh)
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    # -- data ---------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self.load_sessions()
+
+    @work(thread=True, exclusive=True, group="sessions", exit_on_error=False, description="listing sessions")
+    def load_sessions(self) -> None:
+        self.post_message(SessionsListed(list_sessions(self.sessions_dir)))
+
+    def on_sessions_listed(self, message: SessionsListed) -> None:
+        table = self.query_one(DataTable)
+        if self.loaded and message.rows == list(self.rows.values()):
+            return  # nothing changed: keep the table (and its scroll position) as it is
+        cells = [row_cells(r) for r in message.rows]
+        # Fixed column widths, measured here: DataTable's auto widths can leave lines drawn
+        # before its idle-time measurement on screen (a cache it does not clear).
+        widths = [max([len(label), *(_cell_width(row[i]) for row in cells)]) for i, (label, _) in enumerate(COLUMNS)]
+        same_rows = [r["name"] for r in message.rows] == list(self.rows)
+        if self.loaded and same_rows and widths == self._widths:
+            # The usual case, a session training: change its cells, keep the cursor and scroll.
+            for r, row in zip(message.rows, cells):
+                if r != self.rows[r["name"]]:
+                    for (_, key), value in zip(COLUMNS, row):
+                        table.update_cell(r["name"], key, value)
+            self.rows = {r["name"]: r for r in message.rows}
+            return
+        selected = self.selected_name()
+        self.rows = {r["name"]: r for r in message.rows}
+        self._widths = widths
+        table.clear(columns=True)
+        for (label, key), width in zip(COLUMNS, widths):
+            table.add_column(label, key=key, width=width)
+        for r, row in zip(message.rows, cells):
+            table.add_row(*row, key=r["name"])
+        if selected in self.rows:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
+        empty = not message.rows
+        self.query_one("#empty").display = empty
+        table.display = not empty
+        self.loaded = True
+        self.refresh_bindings()
+
+    def selected_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - an empty or changing table
+            return None
+        return key.value if key is not None else None
+
+    def _selected_session(self) -> Session | None:
+        name = self.selected_name()
+        if name is None:
+            self.notify("No session selected; press n to start one.", severity="warning")
+            return None
+        return Session(self.sessions_dir / name)
+
+    # -- actions ------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("open", "resume", "delete"):
+            return bool(self.rows)  # hidden while there is no session to act on
+        return True
+
+    def action_new(self) -> None:
+        from workbench.tui.screens.new_session import NewSessionScreen
+
+        self.app.push_screen(NewSessionScreen(self.sessions_dir))
+
+    def action_open(self) -> None:
+        session = self._selected_session()
+        if session is not None:
+            self.app.open_session(session, start=False)  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()  # a mouse click on a row
+
+    def action_resume(self) -> None:
+        session = self._selected_session()
+        if session is None:
+            return
+        row = self.rows.get(session.name, {})
+        if row.get("state") == "broken":
+            self.notify(f"Session {session.name} cannot be read: {row.get('error')}", severity="error")
+            return
+        self.app.open_session(session, start=row.get("state") not in ACTIVE)  # type: ignore[attr-defined]
+
+    def action_delete(self) -> None:
+        session = self._selected_session()
+        if session is None:
+            return
+        holder = session.lock_holder()
+        if holder:
+            self.notify(f"Session {session.name} is being trained by process {holder.get('pid')}; stop it first.",
+                        severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.delete_session(session)
+
+        self.app.push_screen(ConfirmModal(f"Delete session {session.name}, its history and its checkpoints?\n"
+                                          "This cannot be undone.", yes="Delete"), confirmed)
+
+    @work(thread=True, group="delete", exit_on_error=False, description="deleting a session")
+    def delete_session(self, session: Session) -> None:
+        if session.lock_holder():  # it may have started since the question was asked
+            raise WorkbenchError(f"session {session.name} started training; stop it before deleting it")
+        shutil.rmtree(session.root)
+        self.app.call_from_thread(self.notify, f"Deleted {session.name}.")
+        self.app.call_from_thread(self.action_refresh)
