@@ -28,6 +28,10 @@ import json
 import math
 import os
 import platform
+import shlex
+import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,10 +52,18 @@ ENCODING_GOALS = {"mb_per_s": 100.0, "peak_bytes_per_char": 2.0}  # see engine/c
 SCORE_BATCH, SCORE_SEQ = 128, 100  # the baseline README's standard final metric
 SAMPLE_PRIME, SAMPLE_TOP_K = "The", 5  # as the baseline samples
 LN2 = math.log(2.0)
+DEFAULTS = (("hidden", 512, 256), ("batch_size", 128, 64), ("steps", 20, 60))  # (name, default, with --tui)
+TUI_GOAL = 0.97  # training throughput with the UI open, as a fraction of headless
+TUI_ROUNDS = 2  # headless, UI, headless, UI: alternating cancels a drift of the machine's speed
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    for name, plain, with_tui in DEFAULTS:  # --tui measures a lighter model unless told otherwise
+        if getattr(args, name, None) is None:
+            setattr(args, name, with_tui if getattr(args, "tui", False) else plain)
     _check_args(args)
+    if getattr(args, "tui", False):
+        return run_tui_bench(args)
     baseline = _baseline_path(args.vs_seed) if args.vs_seed is not None else None
     import torch
 
@@ -122,13 +134,7 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
 
     results["goals"] = _goals(results)
     print(format_table(results))
-    if args.json is not None:
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-        except OSError as exc:
-            raise WorkbenchError(f"cannot write --json {args.json}: {exc.strerror or exc}", exit_code=1) from None
-        _say(f"results written to {args.json}")
+    _write_json(args, results)
     return 0
 
 
@@ -461,6 +467,195 @@ def _measure_encoding(corpus, corpus_file: Path | None, megabytes: int, tmp_dir:
     result["seed"] = str(seed)
     result.pop("path", None)  # deleted already
     return result
+
+
+# -- the terminal UI's cost ---------------------------------------------------------------------
+def run_tui_bench(args: argparse.Namespace) -> int:
+    """Training throughput with the terminal UI open on the session against headless, at the
+    same settings. Each round trains a fresh session for `--steps` steps with the same seed:
+    headless (`workbench train --headless`), then with the app open on it (`workbench train` in
+    a 100x30 tmux pane, TERM=xterm-256color: the app starts the trainer as its own process and
+    follows it, as a user sees it). The figure of a run is the median of its per-step chars/s
+    after a warm-up (the trainer's own timing of its steps, in metrics.jsonl)."""
+    from workbench.engine.device import resolve_device
+
+    if shutil.which("tmux") is None:
+        raise WorkbenchError("workbench bench --tui runs the terminal UI in tmux, which is not installed "
+                             "(apt-get install tmux)")
+    if args.vs_seed is not None or args.minutes:
+        raise WorkbenchError("--tui measures the UI's cost only; leave out --vs-seed and --minutes")
+    device = resolve_device(args.device)
+    log_every = 1 if device.type == "cpu" else 10  # each report is a device sync on an accelerator
+    skip = max(2 * log_every, args.steps // 6)  # warm-up steps left out of each run's figure
+    if args.steps < skip + 5 * log_every:
+        raise WorkbenchError(f"--steps must be at least {skip + 5 * log_every} with --tui, got {args.steps}")
+    corpus = str(Path(args.corpus).resolve()) if Path(args.corpus).exists() else args.corpus  # runs cd elsewhere
+    argv = ["--corpus", corpus, "--hidden", str(args.hidden), "--layers", str(args.layers),
+            "--batch-size", str(args.batch_size), "--seq-length", str(args.seq_length), "--steps", str(args.steps),
+            "--device", args.device, "--log-every", str(log_every), "--eval-every", "0", "--sample-every", "0",
+            "--checkpoint-every", "0", *(["--threads", str(args.threads)] if args.threads else []),
+            *(["--bf16"] if args.bf16 else [])]
+    results: dict[str, Any] = {
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(device),
+        "config": {"corpus": args.corpus, "cell": "lstm", "hidden": args.hidden, "layers": args.layers,
+                   "batch_size": args.batch_size, "seq_length": args.seq_length, "steps": args.steps,
+                   "warmup_steps": skip, "log_every": log_every, "device": str(device), "bf16": args.bf16,
+                   "threads": args.threads, "terminal": "tmux 100x30, TERM=xterm-256color"},
+        "warnings": [],
+    }
+    _say(f"machine: {results['machine']['summary']}")
+    chars_per_step = args.batch_size * args.seq_length
+    rounds: list[dict[str, Any]] = []
+    pooled: dict[str, list[float]] = {"headless": [], "ui": []}  # every measured step of each side
+    with tempfile.TemporaryDirectory(prefix="workbench-bench-tui-") as tmp:
+        folder = Path(tmp) / "sessions"
+        for i in range(1, TUI_ROUNDS + 1):
+            for side in ("headless", "ui"):
+                name = f"{side}-{i}"
+                _say(f"round {i}: {args.steps} steps at {args.hidden}x{args.layers}, batch {args.batch_size}, "
+                     f"seq {args.seq_length}, {'with the UI open' if side == 'ui' else 'headless'}")
+                if side == "ui":
+                    session, notes = _tui_run_ui(argv, folder, name, Path(tmp), args.steps)
+                else:
+                    session, notes = _tui_run_headless(argv, folder, name, Path(tmp))
+                results["warnings"] += notes
+                figures = _tui_figures(session, skip, chars_per_step)
+                pooled[side] += figures.pop("per_step")
+                rounds.append({"round": i, "side": side, **figures})
+    headless, ui = statistics.median(pooled["headless"]), statistics.median(pooled["ui"])
+    wall = {side: statistics.mean(r["wall_chars_per_sec"] for r in rounds if r["side"] == side)
+            for side in ("headless", "ui")}
+    results["tui"] = {"rounds": rounds, "headless_chars_per_sec": headless, "ui_chars_per_sec": ui,
+                      "ratio": ui / headless, "headless_wall_chars_per_sec": wall["headless"],
+                      "ui_wall_chars_per_sec": wall["ui"], "wall_ratio": wall["ui"] / wall["headless"]}
+    results["goals"] = [{"name": "tui_vs_headless", "label": "training chars/s with the UI open vs headless",
+                         "value": ui / headless, "goal": f">= {TUI_GOAL:g}", "pass": ui / headless >= TUI_GOAL}]
+    print(format_tui_table(results))
+    _write_json(args, results)
+    return 0
+
+
+def _tui_run_headless(argv: list[str], folder: Path, name: str, tmp: Path):
+    from workbench.engine.session import Session
+
+    log = tmp / f"{name}.log"
+    with open(log, "wb") as out:
+        rc = subprocess.run([sys.executable, "-m", "workbench", "train", *argv, "--session", name, "--headless",
+                             "--sessions-dir", str(folder)], stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT, cwd=tmp).returncode
+    if rc != 0:
+        last = next((ln for ln in reversed(log.read_text(errors="replace").splitlines()) if ln.strip()), "no output")
+        raise WorkbenchError(f"the headless run failed (exit status {rc}): {last}", exit_code=1)
+    return Session(folder / name), []
+
+
+def _tui_run_ui(argv: list[str], folder: Path, name: str, tmp: Path, steps: int):
+    """`workbench train` (the app) in a detached tmux session of its own server; returns once
+    its trainer has ended. Fails with the screen's last words if the app leaves early or the
+    run makes no progress."""
+    from workbench.engine.session import ACTIVE_STATES, Session
+
+    server = ["tmux", "-L", f"workbench-bench-{os.getpid()}", "-f", "/dev/null"]
+    command = "exec env -u COLUMNS -u LINES TERM=xterm-256color " + shlex.join(
+        [sys.executable, "-m", "workbench", "train", *argv, "--session", name, "--sessions-dir", str(folder)])
+
+    def screen() -> str:
+        r = subprocess.run([*server, "capture-pane", "-p", "-t", f"={name}:"], capture_output=True, text=True)
+        return r.stdout if r.returncode == 0 else ""
+
+    def alive() -> bool:
+        return subprocess.run([*server, "has-session", "-t", f"={name}"], capture_output=True).returncode == 0
+
+    def fail(what: str, last: str) -> WorkbenchError:
+        lines = [ln.strip() for ln in last.splitlines() if ln.strip()]
+        return WorkbenchError(f"the run with the UI open {what}; its screen: {' | '.join(lines[:4]) or '(empty)'}",
+                              exit_code=1)
+
+    session, notes, seen_running, last = Session(folder / name), [], False, ""
+    subprocess.run([*server, "new-session", "-d", "-s", name, "-x", "100", "-y", "30", "-c", str(tmp), command],
+                   check=True, capture_output=True)
+    try:
+        moved = time.monotonic()
+        step = -1
+        while True:
+            time.sleep(0.5)
+            status = session.read_status() if session.status_path.exists() else {}
+            if status.get("step", 0) != step:
+                step, moved = status.get("step", 0), time.monotonic()
+            if status.get("state") == "failed":
+                raise WorkbenchError(f"the run with the UI open failed: {status.get('error')}", exit_code=1)
+            if status.get("state") not in (None, "created", *ACTIVE_STATES) and session.lock_holder() is None:
+                break
+            if not seen_running and status.get("state") == "running" and step * 2 >= steps:
+                last = screen()  # once, half way: the app must be showing the run
+                seen_running = "RUNNING" in last
+                if not seen_running:
+                    notes.append(f"{name}: the screen did not show RUNNING half way through")
+            if not alive():
+                raise fail("exited before its trainer ended", last)
+            if time.monotonic() - moved > 120:
+                raise fail("made no progress for 2 minutes", screen())
+    finally:
+        subprocess.run([*server, "kill-server"], capture_output=True)
+        socket = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / server[2]
+        socket.unlink(missing_ok=True)  # tmux leaves it behind when its last session ends by itself
+        holder = session.lock_holder()
+        if holder and holder.get("pid"):  # a failed measurement leaves no trainer behind
+            try:
+                os.kill(int(holder["pid"]), signal.SIGTERM)
+            except OSError:
+                pass
+    return session, notes
+
+
+def _tui_figures(session, skip: int, chars_per_step: int) -> dict[str, Any]:
+    from workbench.engine.session import read_jsonl
+
+    steady = [r for r in read_jsonl(session.metrics_path) if r.get("step", 0) > skip and r.get("chars_per_sec")]
+    if len(steady) < 2:
+        raise WorkbenchError(f"run {session.name}: too few logged steps after the warm-up to measure", exit_code=1)
+    first, last = steady[0], steady[-1]
+    seconds = max(last["time"] - first["time"], 1e-9)
+    return {"per_step": [r["chars_per_sec"] for r in steady],
+            "median_chars_per_sec": statistics.median(r["chars_per_sec"] for r in steady),
+            "wall_chars_per_sec": (last["step"] - first["step"]) * chars_per_step / seconds,
+            "steps_measured": len(steady)}
+
+
+def format_tui_table(results: dict[str, Any]) -> str:
+    c, t = results["config"], results["tui"]
+    goal = results["goals"][0]
+    lines = [
+        f"workbench bench --tui, {results['date_utc']}",
+        f"machine: {results['machine']['summary']}",
+        f"config:  lstm {c['hidden']}x{c['layers']}, batch {c['batch_size']}, seq {c['seq_length']}, {c['steps']} steps "
+        f"a run ({c['warmup_steps']} warm-up steps left out), log every {c['log_every']}; UI in {c['terminal']}",
+        "",
+        "round  side       chars/s (median of steps)  chars/s (wall clock)",
+    ]
+    for r in t["rounds"]:
+        side = "UI open" if r["side"] == "ui" else "headless"
+        lines.append(f"{r['round']:>5}  {side:<9}  {_n(r['median_chars_per_sec']):>25}  {_n(r['wall_chars_per_sec']):>20}")
+    lines += [
+        "",
+        f"headless: {_n(t['headless_chars_per_sec'])} chars/s; UI open: {_n(t['ui_chars_per_sec'])} chars/s",
+        f"ratio UI open / headless: {t['ratio']:.3f} (goal {goal['goal']}): {'PASS' if goal['pass'] else 'MISS'}"
+        f"  (wall clock: {t['wall_ratio']:.3f})",
+    ]
+    lines.extend(f"warning: {w}" for w in results["warnings"])
+    return "\n".join(lines)
+
+
+def _write_json(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    if args.json is None:
+        return
+    try:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write --json {args.json}: {exc.strerror or exc}", exit_code=1) from None
+    _say(f"results written to {args.json}")
 
 
 # -- report -------------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="anna", help="corpus to measure on (default %(default)s)")
     p.add_argument("--vs-seed", type=Path, default=None, metavar="PATH",
                    help="run the reference baseline (seed_baseline.py) back to back at the same configuration")
-    p.add_argument("--hidden", type=int, default=512, help="(default %(default)s)")
+    p.add_argument("--hidden", type=int, default=None, help="(default 512; 256 with --tui)")
     p.add_argument("--layers", type=int, default=2, help="(default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=128, help="(default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=None, help="(default 128; 64 with --tui)")
     p.add_argument("--seq-length", type=int, default=100, help="(default %(default)s)")
-    p.add_argument("--steps", type=int, default=20, help="training steps timed for throughput (default %(default)s)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps timed for throughput (default 20; with --tui, steps of each run: 60)")
     p.add_argument("--minutes", type=float, default=None,
                    help="also train each side for this wall-clock budget and compare validation loss")
     p.add_argument("--sample-chars", type=int, default=2000, help="(default %(default)s)")
@@ -22,4 +23,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA (ours only; the baseline has none)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch, on both sides (default: torch's choice)")
+    p.add_argument("--tui", action="store_true",
+                   help="only measure training throughput with the terminal UI open (in a 100x30 tmux pane) "
+                        "against headless, at the same settings, alternating two runs of each")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")

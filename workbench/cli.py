@@ -129,6 +129,7 @@ def build_parser() -> ArgumentParser:
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
     _add_control_parsers(sub)
+    _add_inspect_parsers(sub)
 
     op = sub.add_parser("open", help="show a session in the terminal UI without training it",
                         description="Show a session (its chart, samples and events) in the terminal UI; r resumes training.")
@@ -418,10 +419,12 @@ def _add_control_parsers(sub: Any) -> None:
     _sessions_arg(st)
     st.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to exit (default %(default)s)")
 
-    at = sub.add_parser("attach", help="watch a session's training", description="Show a session's progress and follow "
-                        "its trainer live; Ctrl-C detaches and the training goes on.")
+    at = sub.add_parser("attach", help="watch a session's training", description="Open the terminal UI on a session, "
+                        "following its trainer live with full control (d detaches, the training goes on); with "
+                        "--headless or without a terminal, print its progress lines instead (Ctrl-C detaches).")
     at.add_argument("name", help="session name")
     _sessions_arg(at)
+    at.add_argument("--headless", action="store_true", help="print progress lines instead of opening the terminal UI")
 
 
 def _budget_given(args: argparse.Namespace) -> bool:
@@ -656,6 +659,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
     from workbench.engine.session import ACTIVE_STATES
 
     session = Session.open(sessions_dir(args), args.name)
+    if not args.headless and sys.stdin.isatty() and sys.stdout.isatty():
+        return _open_app(sessions_dir(args), session.name)  # the training screen follows the trainer live
     follower = SessionFollower(session)
     first = follower.poll()
     status = first.status or session.live_status()
@@ -702,8 +707,144 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+# -- studio, probe, score: looking inside a model --------------------------------------------
+SCORE_DEFINITION = ("The text is fed to the model one character after another from a zero hidden state "
+                    "(dropout off); every character after the first is predicted from those before it, and "
+                    "the score is the mean of -log2 p over those predicted characters (bits per character).")
+
+
+def _add_inspect_parsers(sub: Any) -> None:
+    sd = sub.add_parser("studio", help="generate, probe and score text in the terminal UI",
+                        description="Open the sample studio on a session: generate with any settings and "
+                                    "checkpoint, see the next-character distribution, score a passage.")
+    sd.add_argument("name", help="session name")
+    _sessions_arg(sd)
+    sd.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    sd.add_argument("--device", default="cpu",
+                    help="where the studio runs the model: cpu, auto, cuda, cuda:N or mps (default %(default)s: "
+                         "it leaves the accelerator to training)")
+
+    pr = sub.add_parser("probe", help="the model's next-character probabilities after a prime",
+                        description="Show the characters the model expects after a prime text, most likely first "
+                                    "(the prime is fed from a zero hidden state).")
+    pr.add_argument("name", help="session name")
+    _sessions_arg(pr)
+    pr.add_argument("--prime", required=True, help="the text before the character to predict")
+    pr.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    pr.add_argument("--top", type=int, default=10, help="characters to show (default %(default)s)")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    pr.add_argument("--json", action="store_true", help="JSON with the top characters and the full distribution")
+
+    sc = sub.add_parser("score", help="bits per character of a text under a session's model",
+                        description="Score a text file under a session's model. " + SCORE_DEFINITION +
+                                    " The file is read like a corpus: UTF-8, CRLF -> LF unless --keep-crlf.")
+    sc.add_argument("name", help="session name")
+    sc.add_argument("file", help="a text file, or - for standard input")
+    _sessions_arg(sc)
+    sc.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    sc.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    sc.add_argument("--skip-unknown", action="store_true",
+                    help="drop characters the model never saw (with a note) instead of refusing the text")
+    sc.add_argument("--keep-crlf", action="store_true", help="keep CRLF line endings instead of turning them into LF")
+    sc.add_argument("--encoding", default="utf-8", help="text encoding of the file (default %(default)s)")
+    sc.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def cmd_studio(args: argparse.Namespace) -> int:
+    session = Session.open(sessions_dir(args), args.name)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise WorkbenchError(f"the studio needs a terminal; without one use `workbench sample {session.name}`, "
+                             f"`workbench probe {session.name} --prime TEXT` or `workbench score {session.name} FILE`")
+    from workbench.tui.app import run_app
+
+    return run_app(sessions_dir(args), studio=session.name, checkpoint=args.checkpoint, device=args.device)
+
+
+def _checkpoint_line(session: Session, info: dict[str, Any]) -> str:
+    return f"[{session.name} @ step {info['step']}, {info['which']} checkpoint, {info['device']}]"
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from workbench.engine.probe import describe_unknown, unknown_chars
+
+    session = Session.open(sessions_dir(args), args.name)
+    if args.top < 1:
+        raise WorkbenchError(f"--top must be at least 1, got {args.top}")
+    if not args.prime:
+        raise WorkbenchError("the prime is empty; give at least one character with --prime")
+    vocab = session.read_vocab()
+    unknown = unknown_chars(args.prime, vocab)
+    if unknown:  # before loading the model: answer at once
+        raise WorkbenchError(f"the prime has {len(unknown)} character(s) the model never saw: {describe_unknown(unknown)}")
+    from workbench.engine.inference import load_model
+    from workbench.engine.probe import next_char_distribution
+
+    model, vocab, info = load_model(session, args.checkpoint, args.device)
+    dist = next_char_distribution(model, vocab, args.prime)
+    top = dist[: args.top]
+    if args.json:
+        print(json.dumps({"session": session.name, "step": info["step"], "checkpoint": info["which"],
+                          "prime": args.prime, "top": [{"char": c, "prob": p} for c, p in top],
+                          "distribution": [{"char": c, "prob": p} for c, p in dist]}, ensure_ascii=False))
+        return 0
+    print(_checkpoint_line(session, info), file=sys.stderr)
+    prime = repr(args.prime)  # repr escapes newlines and control characters
+    print(f"after {prime if len(prime) <= 60 else prime[:59] + '…'}:")
+    width = 40
+    for ch, p in top:
+        print(f"  {repr(ch):<10} {p:8.4f}  {'#' * max(0, round(p * width))}")
+    rest = 1.0 - sum(p for _, p in top)
+    if len(dist) > len(top):
+        print(f"  ({len(dist) - len(top)} more characters share {rest:.4f})")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from workbench.engine.probe import describe_unknown, read_text_file, unknown_chars
+
+    session = Session.open(sessions_dir(args), args.name)
+    if args.file == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode(args.encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise WorkbenchError(f"standard input is not valid {args.encoding} ({exc})") from None
+        text = text[1:] if text.startswith("\ufeff") else text
+        notes = []
+        if not args.keep_crlf and "\r\n" in text:
+            notes.append(f"CRLF -> LF ({text.count(chr(13) + chr(10)):,} line endings)")
+            text = text.replace("\r\n", "\n")
+    else:
+        text, notes = read_text_file(args.file, keep_crlf=args.keep_crlf, encoding=args.encoding)
+    unknown = unknown_chars(text, session.read_vocab())
+    if unknown and not args.skip_unknown:  # before loading the model: answer at once
+        raise WorkbenchError(f"the text has {len(unknown)} character(s) the model never saw: {describe_unknown(unknown)}; "
+                             "remove them, or pass --skip-unknown to drop them before scoring")
+    from workbench.engine.inference import load_model
+    from workbench.engine.probe import score_text
+
+    model, vocab, info = load_model(session, args.checkpoint, args.device)
+    score = score_text(model, vocab, text, skip_unknown=args.skip_unknown)
+    if score.unknown:
+        notes.append(f"dropped {score.dropped:,} occurrence(s) of {len(score.unknown)} character(s) the model never saw: "
+                     f"{describe_unknown(sorted(score.unknown))}")
+    if args.json:
+        print(json.dumps({"session": session.name, "step": info["step"], "checkpoint": info["which"], "file": args.file,
+                          "chars": score.chars, "scored": score.scored, "mean_bits": score.mean_bits,
+                          "mean_nats": score.mean_nats, "total_bits": score.total_bits,
+                          "unknown": score.unknown, "notes": notes}, ensure_ascii=False))
+        return 0
+    print(_checkpoint_line(session, info), file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{args.file}: {score.mean_bits:.4f} bits/char ({score.mean_nats:.4f} nats) over {score.scored:,} "
+          f"predicted characters of {score.chars:,}")
+    return 0
+
+
 COMMANDS = {"open": cmd_open, "train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "sessions": cmd_sessions, "bench": cmd_bench,
             "ps": cmd_ps, "pause": cmd_pause, "stop": cmd_stop, "attach": cmd_attach}
+COMMANDS.update({"studio": cmd_studio, "probe": cmd_probe, "score": cmd_score})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

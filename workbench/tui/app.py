@@ -25,8 +25,10 @@ class WorkbenchApp(App):
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="app.quit")]
 
     def __init__(self, sessions_dir: Path, *, session: str | None = None, start: bool = False,
-                 steps: int | None = None, epochs: float | None = None, minutes: float | None = None) -> None:
+                 steps: int | None = None, epochs: float | None = None, minutes: float | None = None,
+                 studio: str | None = None, checkpoint: str = "latest", device: str = "cpu") -> None:
         super().__init__()
+        self.studio = {"name": studio, "checkpoint": checkpoint, "device": device, "threads": None}
         self.sessions_dir = Path(sessions_dir)
         self.initial = session
         self.initial_start = start
@@ -36,6 +38,8 @@ class WorkbenchApp(App):
         self.push_screen(HomeScreen(self.sessions_dir))
         if self.initial:
             self.open_session(Session(self.sessions_dir / self.initial), start=self.initial_start, **self.budget)
+        if self.studio["name"]:
+            self.open_studio(Session(self.sessions_dir / self.studio["name"]), checkpoint=self.studio["checkpoint"])
 
     # -- routing ------------------------------------------------------------------------
     def open_session(self, session: Session, *, start: bool = False, **budget) -> None:
@@ -46,6 +50,19 @@ class WorkbenchApp(App):
     def start_session(self, session: Session) -> None:
         """A session just created by the form: train it."""
         self.open_session(session, start=True)
+
+    def open_studio(self, session: Session, *, checkpoint: str = "latest") -> None:
+        """The sample studio on top of the current screen (Escape goes back to it)."""
+        from workbench.tui.screens.studio import StudioScreen
+
+        self.push_screen(StudioScreen(session, checkpoint=checkpoint, device=self.studio["device"],
+                                     threads=self.studio["threads"]))
+
+    def open_compare(self, sessions: list[Session]) -> None:
+        """Runs compared: loss curves overlaid, settings side by side."""
+        from workbench.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(sessions))
 
     def show_home(self) -> None:
         while len(self.screen_stack) > 2:  # the default screen, then home
@@ -63,7 +80,12 @@ class WorkbenchApp(App):
 
 
 def run_app(sessions_dir: Path, *, session: str | None = None, start: bool = False, steps: int | None = None,
-            epochs: float | None = None, minutes: float | None = None) -> int:
-    app = WorkbenchApp(sessions_dir, session=session, start=start, steps=steps, epochs=epochs, minutes=minutes)
+            epochs: float | None = None, minutes: float | None = None, studio: str | None = None,
+            checkpoint: str = "latest", device: str = "cpu") -> int:
+    app = WorkbenchApp(sessions_dir, session=session, start=start, steps=steps, epochs=epochs, minutes=minutes,
+                       studio=studio, checkpoint=checkpoint, device=device)
+    # This process never trains: one CPU thread for the studio's small products keeps it quick
+    # when trainers keep every core busy (several threads then wait on each other).
+    app.studio["threads"] = 1
     app.run()
     return app.return_code or 0

@@ -52,6 +52,13 @@ def row_cells(r: dict[str, Any]) -> list[Any]:
     ]
 
 
+def mark_cells(cells: list[Any], marked: bool, any_marked: bool) -> list[Any]:
+    """The row with its name prefixed by a mark; unchanged while no session is marked."""
+    if any_marked:
+        cells[0] = Content.assemble(("\u25cf " if marked else "  ", "bold $text-accent"), cells[0])
+    return cells
+
+
 def _cell_width(cell: Any) -> int:
     return cell.cell_length if isinstance(cell, Content) else cell_len(str(cell))
 
@@ -65,6 +72,12 @@ class HomeScreen(BaseScreen):
         Binding("f5,ctrl+r", "refresh", "Refresh", tooltip="Refresh the session list", id="home.refresh",
                 key_display="f5"),
         Binding("q", "app.quit", "Quit", tooltip="Quit workbench (training sessions go on)", id="home.quit"),
+        Binding("g", "studio", "Studio", tooltip="Sample studio: generate, probe and score with the selected session",
+                id="home.studio"),
+        Binding("space", "mark", "Mark", tooltip="Mark or unmark the selected session for comparison", id="home.mark",
+                key_display="\u2423"),
+        Binding("v", "compare", "Compare", tooltip="Compare the marked sessions: loss curves and settings",
+                id="home.compare"),
     ]
 
     def __init__(self, sessions_dir: Path) -> None:
@@ -73,6 +86,8 @@ class HomeScreen(BaseScreen):
         self.rows: dict[str, dict[str, Any]] = {}
         self._widths: list[int] = []
         self.loaded = False
+        self.marked: set[str] = set()  # sessions marked for comparison
+        self._redraw = False  # the marks changed: draw the table again even if the rows did not
 
     def compose(self) -> ComposeResult:
         yield Static(Content.assemble(("workbench", "bold $text-accent"), "  sessions in ",
@@ -104,9 +119,11 @@ class HomeScreen(BaseScreen):
 
     def on_sessions_listed(self, message: SessionsListed) -> None:
         table = self.query_one(DataTable)
-        if self.loaded and message.rows == list(self.rows.values()):
+        if self.loaded and message.rows == list(self.rows.values()) and not self._redraw:
             return  # nothing changed: keep the table (and its scroll position) as it is
-        cells = [row_cells(r) for r in message.rows]
+        self._redraw = False
+        self.marked &= {r["name"] for r in message.rows}
+        cells = [mark_cells(row_cells(r), r["name"] in self.marked, bool(self.marked)) for r in message.rows]
         # Fixed column widths, measured here: DataTable's auto widths can leave lines drawn
         # before its idle-time measurement on screen (a cache it does not clear).
         widths = [max([len(label), *(_cell_width(row[i]) for row in cells)]) for i, (label, _) in enumerate(COLUMNS)]
@@ -154,7 +171,7 @@ class HomeScreen(BaseScreen):
 
     # -- actions ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("open", "resume", "delete"):
+        if action in ("open", "resume", "delete", "studio", "mark", "compare"):
             return bool(self.rows)  # hidden while there is no session to act on
         return True
 
@@ -180,6 +197,31 @@ class HomeScreen(BaseScreen):
             self.notify(f"Session {session.name} cannot be read: {row.get('error')}", severity="error")
             return
         self.app.open_session(session, start=row.get("state") not in ACTIVE)  # type: ignore[attr-defined]
+
+    def action_studio(self) -> None:
+        session = self._selected_session()
+        if session is None:
+            return
+        if not session.has_checkpoint():
+            self.notify(f"Session {session.name} has no checkpoint yet; train it first.", severity="warning")
+            return
+        self.app.open_studio(session)  # type: ignore[attr-defined]
+
+    def action_mark(self) -> None:
+        name = self.selected_name()
+        if name is None:
+            return
+        self.marked ^= {name}
+        self._redraw, self._widths = True, []  # a full redraw (it keeps the cursor on the row)
+        self.on_sessions_listed(SessionsListed(list(self.rows.values())))
+
+    def action_compare(self) -> None:
+        names = [name for name in self.rows if name in self.marked]
+        if len(names) < 2:
+            self.notify(f"Mark at least two sessions with space to compare them ({len(names)} marked).",
+                        severity="warning", timeout=4)
+            return
+        self.app.open_compare([Session(self.sessions_dir / name) for name in names])  # type: ignore[attr-defined]
 
     def action_delete(self) -> None:
         session = self._selected_session()

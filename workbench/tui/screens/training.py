@@ -51,6 +51,8 @@ class TrainingScreen(BaseScreen):
         Binding("m", "smoothing", "Smooth", tooltip="Smooth the training loss curve (off, 0.6, 0.9)",
                 id="train.smoothing"),
         Binding("e", "toggle_events", "Events", tooltip="Show or hide the event log", id="train.events"),
+        Binding("g", "studio", "Studio", tooltip="Sample studio: generate, probe and score from a checkpoint",
+                id="train.studio"),
         Binding("escape", "back", "Back", tooltip="Back to the session list (training goes on)", id="train.back"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
@@ -136,6 +138,7 @@ class TrainingScreen(BaseScreen):
         bar.update_status(update.status, update.metrics)
         now = self.status.get("state")
         if now != was:
+            self._pending_done()  # the trainer has answered a pause or resume, if one was sent
             if now in ACTIVE:
                 self.start = False  # the trainer is up: from here on its status speaks
                 bar.state_override = None if bar.state_override == "starting" else bar.state_override
@@ -183,9 +186,14 @@ class TrainingScreen(BaseScreen):
     def send(self, command: cmd.Command, what: str) -> None:
         from workbench.engine.control import send_command
 
-        reply = send_command(self.session, command)  # a WorkbenchError is reported by BaseScreen
-        if not reply.get("ok"):
-            raise WorkbenchError(f"the trainer refused {what}: {reply.get('error', 'no reason given')}")
+        try:
+            reply = send_command(self.session, command)  # a WorkbenchError is reported by BaseScreen
+            if not reply.get("ok"):
+                raise WorkbenchError(f"the trainer refused {what}: {reply.get('error', 'no reason given')}")
+        except WorkbenchError:
+            if isinstance(command, (cmd.Pause, cmd.Resume)):
+                self.app.call_from_thread(self._pending_done)  # show the trainer's real state again
+            raise
         self.post_message(CommandSent(what, reply))
 
     def on_command_sent(self, message: CommandSent) -> None:
@@ -212,10 +220,22 @@ class TrainingScreen(BaseScreen):
         return True
 
     def action_pause(self) -> None:
-        if self.status.get("state") == "paused":
+        # The trainer answers after its current step (and the status after a poll): say at once
+        # that the key was taken, as PAUSING / RESUMING until the status catches up.
+        bar = self.query_one(StatusBar)
+        resume = bar.state in ("paused", "pausing")
+        bar.state_override = "resuming" if resume else "pausing"
+        bar.redraw()
+        if resume:
             self.send(cmd.Resume(), "resume")
         else:
             self.send(cmd.Pause(), "pause")
+
+    def _pending_done(self) -> None:
+        bar = self.query_one(StatusBar)
+        if bar.state_override in ("pausing", "resuming"):
+            bar.state_override = None
+            bar.redraw()
 
     def action_sample(self) -> None:
         self.send(cmd.SampleNow(), "sample now")
@@ -280,6 +300,12 @@ class TrainingScreen(BaseScreen):
         shown = self.query_one(EventLog).display
         self.set_class(shown, "-events-off")
         self.set_class(not shown, "-events-on")
+
+    def action_studio(self) -> None:
+        if not self.session.has_checkpoint():
+            self.notify("No checkpoint yet: the studio samples from a saved one (c saves one now).", severity="warning")
+            return
+        self.app.open_studio(self.session)  # type: ignore[attr-defined]
 
     def action_back(self) -> None:
         self.app.show_home()  # type: ignore[attr-defined]

@@ -83,7 +83,12 @@ class EventLog(RichLog):
                 lines.append((record.get("time") or 0, "info",
                               f"validation at step {record.get('step')}: {loss_text(record['val_loss'])}"))
         lines.sort(key=lambda item: item[0])
-        for when, severity, line in lines:
+        # Only the last MAX_LINES can be shown anyway; writing a long history line by line
+        # would hold up the first frame of an attach. Older lines still count as warnings/errors.
+        older, shown = lines[:-MAX_LINES], lines[-MAX_LINES:]
+        self.warnings += sum(1 for _, severity, _ in older if severity == "warning")
+        self.errors += sum(1 for _, severity, _ in older if severity == "error")
+        for when, severity, line in shown:
             self.note(line, when or None, severity)
 
     def clear_log(self) -> None:

@@ -15,6 +15,8 @@ STATE_STYLES = {
     "PAUSED": "bold $text-warning",
     "STARTING": "bold $text-accent",
     "STOPPING": "bold $text-warning",
+    "PAUSING": "bold $text-warning",
+    "RESUMING": "bold $text-success",
     "FAILED": "bold $text-error",
 }
 
@@ -74,6 +76,8 @@ class StatusBar(Static):
             return "starting"
         if self.state_override == "stopping" and real in ACTIVE:
             return "stopping"
+        if (self.state_override, real) in (("pausing", "running"), ("resuming", "paused")):
+            return self.state_override  # a key was pressed; the trainer has not answered yet
         return real
 
     def redraw(self) -> None:

@@ -1,0 +1,218 @@
+"""Looking inside a model: its next-character distribution after a prime, and how surprising
+it finds each character of a text (bits = -log2 p).
+
+The one definition of a text's score, shared by `workbench score`, the studio's surprisal view
+and the tests: the characters are fed one after another from a zero hidden state (dropout off);
+every character after the first is predicted from the ones before it and scored; the first has
+nothing to be predicted from and is not scored. The mean over the scored characters is the
+text's bits per character. This is how the validation loss is measured too (hidden carried from
+zeros), in bits instead of nats.
+
+torch is imported inside the functions that compute, so the pure helpers here (reading a text
+file, finding characters a vocabulary lacks, the top-k / top-p cut) cost nothing to import.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from workbench.engine.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    import torch
+
+LN2 = math.log(2.0)
+CHUNK = 16_384  # positions per forward: bounds the (chunk x vocab) logits of a long text
+
+
+# -- pure helpers (no torch) -----------------------------------------------------------------
+def show_char(ch: str) -> str:
+    """A character as the errors show it: 'é' (U+00E9)."""
+    return f"{ch!r} (U+{ord(ch):04X})"
+
+
+def unknown_chars(text: str, vocab: Sequence[str]) -> list[str]:
+    """The distinct characters of `text` that `vocab` lacks, sorted."""
+    return sorted(set(text) - set(vocab))
+
+
+def describe_unknown(unknown: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(show_char(c) for c in unknown[:limit])
+    return shown + (f" and {len(unknown) - limit} more" if len(unknown) > limit else "")
+
+
+def read_text_file(path: str | Path, *, keep_crlf: bool = False, encoding: str = "utf-8") -> tuple[str, list[str]]:
+    """A text file read by the corpus rules: UTF-8 (or `encoding`), a byte-order mark removed,
+    CRLF -> LF unless `keep_crlf`. Returns the text and notes on what was done. Every problem is
+    a one-line WorkbenchError."""
+    import codecs
+
+    path = Path(path).expanduser()
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise WorkbenchError(f"unknown text encoding {encoding!r}; give a Python codec name such as utf-8 or latin-1") from None
+    if path.is_dir():
+        raise WorkbenchError(f"{path} is a directory, not a text file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise WorkbenchError(f"file {path} does not exist") from None
+    except OSError as exc:
+        raise WorkbenchError(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
+    if not raw:
+        raise WorkbenchError(f"file {path} is empty")
+    if b"\x00" in raw[:8192] and not codec.startswith(("utf-16", "utf-32")):
+        raise WorkbenchError(f"file {path} looks binary (NUL bytes in its first 8 KB), not text")
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise WorkbenchError(f"file {path} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                             "pass --encoding for another encoding") from None
+    notes = []
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        notes.append("removed byte-order mark")
+    if not keep_crlf and "\r\n" in text:
+        before = len(text)
+        text = text.replace("\r\n", "\n")
+        notes.append(f"CRLF -> LF ({before - len(text):,} line endings)")
+    return text, notes
+
+
+def sampling_cut(probs: Sequence[float], top_k: int | None, top_p: float | None, temperature: float = 1.0) -> int:
+    """How many of the characters, `probs` sorted from the most likely down, the sampler can draw
+    with these settings: the same rule as `sampling.filter_logits` (temperature first, then the
+    top k, then the smallest set whose mass reaches p among those). Pure Python: the studio marks
+    its bars with it as the settings are typed."""
+    n = len(probs)
+    if n == 0:
+        return 0
+    keep = min(top_k, n) if top_k else n
+    if top_p is None or top_p >= 1.0:
+        return keep
+    # p ** (1 / T), renormalised over the kept ones (logs, so tiny p never underflow to 0)
+    logs = [math.log(p) / temperature if p > 0 else -math.inf for p in probs[:keep]]
+    top = max(logs)
+    weights = [math.exp(v - top) for v in logs]
+    total = sum(weights)
+    mass = 0.0
+    for i, w in enumerate(weights):
+        if i > 0 and mass >= top_p:  # the mass before it already reaches p (the first always stays)
+            return i
+        mass += w / total
+    return keep
+
+
+# -- the model's view --------------------------------------------------------------------------
+def _ids(text: str, vocab: Sequence[str], device: "torch.device") -> "torch.Tensor":
+    import torch
+
+    from workbench.engine.corpus import encode_text
+
+    return torch.as_tensor(encode_text(text, list(vocab)).astype("int64"), device=device)
+
+
+def next_char_distribution(model: "torch.nn.Module", vocab: Sequence[str], prime: str) -> list[tuple[str, float]]:
+    """Every character with the model's probability that it comes next after `prime` (fed from a
+    zero hidden state in one forward, dropout off), the most likely first."""
+    import torch
+
+    if not prime:
+        raise WorkbenchError("the prime is empty; the model needs at least one character to predict the next")
+    device = next(model.parameters()).device
+    ids = _ids(prime, vocab, device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logits, _ = model(ids.unsqueeze(0), model.init_hidden(1, device))
+            probs = torch.softmax(logits[0, -1].float(), dim=-1).cpu().tolist()
+    finally:
+        model.train(was_training)
+    return sorted(zip(vocab, probs), key=lambda item: -item[1])
+
+
+def surprisal(model: "torch.nn.Module", vocab: Sequence[str], text: str) -> tuple[list[float], float]:
+    """Bits (-log2 p) of each character of `text` after the first, as the model predicts it from
+    the characters before it (fed from a zero hidden state, dropout off), and their mean.
+    `per_char_bits[i]` is the surprisal of `text[i + 1]`. Every character must be in `vocab`."""
+    import torch
+
+    if len(text) < 2:
+        raise WorkbenchError("the text needs at least two characters: the first is only context, the rest are scored")
+    device = next(model.parameters()).device
+    ids = _ids(text, vocab, device)
+    inputs, targets = ids[:-1], ids[1:]
+    was_training = model.training
+    model.eval()
+    parts = []
+    try:
+        with torch.inference_mode():
+            hidden = model.init_hidden(1, device)
+            # A long text in chunks with the hidden state carried: the same recurrence as one
+            # forward over all of it, without a (length x vocab) logits tensor.
+            for start in range(0, inputs.shape[0], CHUNK):
+                logits, hidden = model(inputs[start : start + CHUNK].unsqueeze(0), hidden)
+                logp = torch.log_softmax(logits[0].double(), dim=-1)
+                parts.append(-logp.gather(1, targets[start : start + CHUNK].unsqueeze(1)).squeeze(1) / LN2)
+    finally:
+        model.train(was_training)
+    bits = torch.cat(parts)
+    return bits.cpu().tolist(), float(bits.mean())
+
+
+@dataclass
+class Score:
+    """A text scored under a model (see the module docstring for the definition)."""
+
+    chars: int
+    """Characters in the text as given."""
+    scored: int
+    """Characters scored: those in the vocabulary, less the first of them."""
+    mean_bits: float
+    """Mean surprisal over the scored characters, in bits per character."""
+    total_bits: float
+    bits: list[float | None] = field(default_factory=list)
+    """Per character of the text as given: its bits, or None (the first known character, and
+    characters outside the vocabulary)."""
+    unknown: dict[str, int] = field(default_factory=dict)
+    """Characters outside the vocabulary and how often each occurs (dropped before scoring)."""
+
+    @property
+    def mean_nats(self) -> float:
+        return self.mean_bits * LN2
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.unknown.values())
+
+
+def score_text(model: "torch.nn.Module", vocab: Sequence[str], text: str, *, skip_unknown: bool = False) -> Score:
+    """`surprisal` of a text, with characters outside the vocabulary either an error that lists
+    them or (`skip_unknown`) dropped first: the model reads the text without them."""
+    unknown = unknown_chars(text, vocab)
+    counts: dict[str, int] = {}
+    kept, positions = text, None
+    if unknown:
+        if not skip_unknown:
+            raise WorkbenchError(f"the text has {len(unknown)} character(s) the model never saw: {describe_unknown(unknown)}; "
+                                 "remove them, or pass --skip-unknown to drop them before scoring")
+        missing = set(unknown)
+        all_counts = Counter(ch for ch in text if ch in missing)
+        counts = {ch: all_counts[ch] for ch in unknown}
+        positions = [i for i, ch in enumerate(text) if ch not in missing]
+        kept = "".join(text[i] for i in positions)
+    if len(kept) < 2:
+        extra = " once characters outside the vocabulary are dropped" if unknown else ""
+        raise WorkbenchError(f"the text needs at least two characters{extra}: the first is only context, the rest are scored")
+    per_char, mean = surprisal(model, vocab, kept)
+    bits: list[float | None] = [None] * len(text)
+    where = positions if positions is not None else range(len(text))
+    for pos, value in zip(list(where)[1:], per_char):
+        bits[pos] = value
+    return Score(chars=len(text), scored=len(per_char), mean_bits=mean, total_bits=math.fsum(per_char),
+                 bits=bits, unknown=counts)
