@@ -253,7 +253,6 @@ class ProgressPrinter:
     def __call__(self, event) -> None:
         from workbench.engine import events as ev
 
-        bits_per_char = _bits_per_char  # not evaluation's: `workbench attach` never imports torch
         out = self.stream
         if isinstance(event, ev.Started):
             self.total = event.total_steps
@@ -265,7 +264,7 @@ class ProgressPrinter:
             val = f"  val {self.last_val:.4f}" if self.last_val is not None else ""
             eta = f"  ETA {_duration(event.eta_seconds)}" if event.eta_seconds is not None else ""
             print(f"step {event.step}{total}  epoch {event.epoch + event.epoch_progress:.2f}  "
-                  f"loss {event.train_loss:.4f} ({bits_per_char(event.train_loss):.3f} bpc){val}  "
+                  f"loss {event.train_loss:.4f} ({_bits_per_char(event.train_loss):.3f} bpc){val}  "
                   f"lr {event.lr:.2e}  |g| {event.grad_norm:.2f}  {event.chars_per_sec:,.0f} chars/s{eta}",
                   file=out, flush=True)
         elif isinstance(event, ev.Evaluated):
@@ -273,7 +272,7 @@ class ProgressPrinter:
             if event.full:
                 mark = "  (best)" if event.best else ""
                 print(f"validation at step {event.step}: {event.val_loss:.4f} nats "
-                      f"({bits_per_char(event.val_loss):.3f} bpc){mark}", file=out, flush=True)
+                      f"({_bits_per_char(event.val_loss):.3f} bpc){mark}", file=out, flush=True)
         elif isinstance(event, ev.SampleGenerated):
             text = event.text.replace("\r", "")
             print(f"--- sample at step {event.step} ---\n{text}\n---", file=out, flush=True)
@@ -292,7 +291,9 @@ class ProgressPrinter:
 
 
 def _bits_per_char(nats: float) -> float:
-    return nats / 0.6931471805599453
+    from workbench.engine.units import bits_per_char
+
+    return bits_per_char(nats)
 
 
 def _duration(seconds: float) -> str:
@@ -390,7 +391,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         table.append((
             r["name"], str(r.get("corpus", "")), f"{r.get('cell', '')} {r.get('hidden', '')}x{r.get('layers', '')}",
             f"{r['params']:,}" if r.get("params") else "", str(r.get("steps", "")), str(r.get("epoch", "")),
-            f"{best:.4f} ({best / 0.6931471805599453:.3f})" if best is not None else "-",
+            f"{best:.4f} ({_bits_per_char(best):.3f})" if best is not None else "-",
             r.get("state", ""), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"])) if r.get("updated") else "",
         ))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -3,19 +3,12 @@ cross-entropy in nats over every position of the notebook batch layout of the va
 split, dropout off, no gradients, hidden state carried from zeros."""
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.engine.batches import WindowGrid
-
-LN2 = math.log(2.0)
-
-
-def bits_per_char(nats: float | None) -> float | None:
-    return None if nats is None else nats / LN2
+from workbench.engine.units import LN2, bits_per_char  # noqa: F401 - re-exported
 
 
 @torch.no_grad()

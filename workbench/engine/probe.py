@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.units import LN2
 
 if TYPE_CHECKING:
     import torch
 
-LN2 = math.log(2.0)
 CHUNK = 16_384  # positions per forward: bounds the (chunk x vocab) logits of a long text
 
 

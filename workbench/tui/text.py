@@ -12,7 +12,7 @@ import time
 
 from rich.markup import escape
 
-LN2 = math.log(2.0)
+from workbench.engine.units import LN2
 
 # Characters that move the cursor or change how the rest of a line is drawn. Everything in
 # Unicode category Cc except newline, plus the invisible direction overrides (they reorder text
