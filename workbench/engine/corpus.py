@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, Sequence, TextIO
 
 from workbench.corpora import catalog
 from workbench.engine.errors import CorpusError
@@ -120,20 +120,55 @@ def load_corpus(
     return _load_file(path, name=path.stem, codec=codec, spec=spec, gutenberg=False)
 
 
+def unknown_chars(text: str, vocab: Sequence[str]) -> list[str]:
+    """The distinct characters of `text` that `vocab` lacks, sorted."""
+    return sorted(set(text) - set(vocab))
+
+
+def describe_unknown(unknown: Sequence[str], limit: int = 12) -> str:
+    """Characters as the errors show them: 'é' (U+00E9), ... and N more."""
+    shown = ", ".join(_show_char(c) for c in unknown[:limit])
+    return shown + (f" and {len(unknown) - limit} more" if len(unknown) > limit else "")
+
+
 def encode_text(text: str, vocab: list[str]) -> np.ndarray:
     """Encode `text` (a prime, say) with an existing vocabulary. Every character must be in it."""
     import numpy as np
 
-    index = {ch: i for i, ch in enumerate(vocab)}
-    unknown = sorted(set(text) - index.keys())
+    unknown = unknown_chars(text, vocab)
     if unknown:
-        shown = ", ".join(_show_char(c) for c in unknown[:12])
-        more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""
         raise CorpusError(
-            f"text has {len(unknown)} character(s) not in the corpus vocabulary: {shown}{more}; "
+            f"text has {len(unknown)} character(s) not in the corpus vocabulary: {describe_unknown(unknown)}; "
             "remove them, or use a corpus that contains them"
         )
+    index = {ch: i for i, ch in enumerate(vocab)}
     return np.fromiter((index[ch] for ch in text), dtype=_dtype_for(len(vocab)), count=len(text))
+
+
+def read_text(path: str | Path, *, encoding: str = "utf-8", keep_crlf: bool = False) -> tuple[str, list[str]]:
+    """A whole text file as a str, read by the corpus rules (the same checks for a missing,
+    empty, binary or wrongly encoded file; byte-order mark removed; CRLF -> LF unless
+    `keep_crlf`), with notes on what was done. For texts scored or probed, not trained on."""
+    codec = _codec(encoding)
+    path = Path(path).expanduser()
+    _check_file(path)
+    with _open(path) as f:
+        raw = f.read()
+    _sniff(path, raw[:_SNIFF_BYTES], codec)
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"file {path} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset "
+                          f"{exc.start}); pass --encoding for another encoding") from None
+    notes = []
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        notes.append("removed byte-order mark")
+    if not keep_crlf and "\r\n" in text:
+        before = len(text)
+        text = text.replace("\r\n", "\n")
+        notes.append(f"CRLF -> LF ({before - len(text):,} line endings)")
+    return text, notes
 
 
 def decode_ids(ids: object, vocab: list[str]) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from workbench.engine.corpus import describe_unknown, read_text, unknown_chars  # noqa: F401 - re-exported
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.units import LN2
 
@@ -29,58 +30,9 @@ CHUNK = 16_384  # positions per forward: bounds the (chunk x vocab) logits of a 
 
 
 # -- pure helpers (no torch) -----------------------------------------------------------------
-def show_char(ch: str) -> str:
-    """A character as the errors show it: 'é' (U+00E9)."""
-    return f"{ch!r} (U+{ord(ch):04X})"
-
-
-def unknown_chars(text: str, vocab: Sequence[str]) -> list[str]:
-    """The distinct characters of `text` that `vocab` lacks, sorted."""
-    return sorted(set(text) - set(vocab))
-
-
-def describe_unknown(unknown: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(show_char(c) for c in unknown[:limit])
-    return shown + (f" and {len(unknown) - limit} more" if len(unknown) > limit else "")
-
-
 def read_text_file(path: str | Path, *, keep_crlf: bool = False, encoding: str = "utf-8") -> tuple[str, list[str]]:
-    """A text file read by the corpus rules: UTF-8 (or `encoding`), a byte-order mark removed,
-    CRLF -> LF unless `keep_crlf`. Returns the text and notes on what was done. Every problem is
-    a one-line WorkbenchError."""
-    import codecs
-
-    path = Path(path).expanduser()
-    try:
-        codec = codecs.lookup(encoding).name
-    except LookupError:
-        raise WorkbenchError(f"unknown text encoding {encoding!r}; give a Python codec name such as utf-8 or latin-1") from None
-    if path.is_dir():
-        raise WorkbenchError(f"{path} is a directory, not a text file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise WorkbenchError(f"file {path} does not exist") from None
-    except OSError as exc:
-        raise WorkbenchError(f"cannot read {path}: {(exc.strerror or str(exc)).lower()}") from None
-    if not raw:
-        raise WorkbenchError(f"file {path} is empty")
-    if b"\x00" in raw[:8192] and not codec.startswith(("utf-16", "utf-32")):
-        raise WorkbenchError(f"file {path} looks binary (NUL bytes in its first 8 KB), not text")
-    try:
-        text = raw.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise WorkbenchError(f"file {path} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                             "pass --encoding for another encoding") from None
-    notes = []
-    if text.startswith("\ufeff"):
-        text = text[1:]
-        notes.append("removed byte-order mark")
-    if not keep_crlf and "\r\n" in text:
-        before = len(text)
-        text = text.replace("\r\n", "\n")
-        notes.append(f"CRLF -> LF ({before - len(text):,} line endings)")
-    return text, notes
+    """A text file read by the corpus rules (see corpus.read_text)."""
+    return read_text(path, encoding=encoding, keep_crlf=keep_crlf)
 
 
 def sampling_cut(probs: Sequence[float], top_k: int | None, top_p: float | None, temperature: float = 1.0) -> int:

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -97,6 +97,7 @@ class JsonlWriter:
 @dataclass
 class Session:
     root: Path
+    _status: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- layout ------------------------------------------------------------------------
     @property
@@ -171,7 +172,11 @@ class Session:
             return {"state": "created", "step": 0, "epoch": 0}
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
-        status = self.read_status() if self.status_path.exists() else {}
+        # The writer (the trainer, holding the lock) keeps its last status in memory, so a
+        # report every log interval is one write, not a read and a write.
+        if self._status is None:
+            self._status = self.read_status() if self.status_path.exists() else {}
+        status = self._status
         status.update(fields)
         status["updated"] = time.time()
         write_json_atomic(self.status_path, status)

@@ -32,7 +32,7 @@ from workbench.engine.batches import WindowGrid
 from workbench.engine.bus import EventBus
 from workbench.engine.checkpoint import CheckpointError, link_atomically, load_checkpoint, save_checkpoint
 from workbench.engine.config import SampleSettings, TrainConfig
-from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, load_corpus
+from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
 from workbench.engine.device import describe_device, resolve_device
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation import as_tensor_ids, validation_loss
@@ -457,8 +457,6 @@ class Trainer:
             candidate = replace(self.sample_settings, **changes)
             try:
                 candidate.validate()
-                from workbench.engine.corpus import encode_text
-
                 encode_text(candidate.prime, self.vocab)
             except WorkbenchError as exc:
                 self._emit(ev.Warning(step=self.step, message=f"ignored sample settings: {exc}"))
