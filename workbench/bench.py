@@ -77,7 +77,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, baseline: Path | None) -> int:
     import torch
 
-    from workbench.engine.device import resolve_device
+    from workbench.engine.device import resolve_device, resolve_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,7 +97,8 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
                    "chars": len(corpus), "symbols": len(corpus.vocab), "notes": corpus.notes},
         "config": {"cell": "lstm", "hidden": args.hidden, "layers": args.layers, "batch_size": args.batch_size,
                    "seq_length": args.seq_length, "dropout": 0.5, "optimizer": "adam", "lr": 0.001, "clip": 5.0,
-                   "steps": args.steps, "warmup_steps": warmup, "device": str(device), "bf16": args.bf16,
+                   "steps": args.steps, "warmup_steps": warmup, "device": str(device),
+                   "precision": "bf16" if resolve_precision(args.precision, device, args.hidden) else "fp32",
                    "threads": args.threads, "sample_chars": args.sample_chars, "sample_top_k": SAMPLE_TOP_K},
         "warnings": [],
     }
@@ -256,7 +257,7 @@ def _config(args: argparse.Namespace, corpus, device, **overrides):
     settings = dict(
         corpus=corpus.origin, hidden=args.hidden, layers=args.layers, batch_size=args.batch_size,
         seq_length=args.seq_length, dropout=0.5, lr=0.001, optimizer="adam", clip=5.0, device=str(device),
-        bf16=args.bf16, threads=args.threads, sample=SampleSettings(prime=prime),
+        precision=args.precision, threads=args.threads, sample=SampleSettings(prime=prime),
     )
     settings.update(overrides)
     return TrainConfig(**settings).validate()
@@ -477,7 +478,7 @@ def run_tui_bench(args: argparse.Namespace) -> int:
     a 100x30 tmux pane, TERM=xterm-256color: the app starts the trainer as its own process and
     follows it, as a user sees it). The figure of a run is the median of its per-step chars/s
     after a warm-up (the trainer's own timing of its steps, in metrics.jsonl)."""
-    from workbench.engine.device import resolve_device
+    from workbench.engine.device import resolve_device, resolve_precision
 
     if shutil.which("tmux") is None:
         raise WorkbenchError("workbench bench --tui runs the terminal UI in tmux, which is not installed "
@@ -494,13 +495,14 @@ def run_tui_bench(args: argparse.Namespace) -> int:
             "--batch-size", str(args.batch_size), "--seq-length", str(args.seq_length), "--steps", str(args.steps),
             "--device", args.device, "--log-every", str(log_every), "--eval-every", "0", "--sample-every", "0",
             "--checkpoint-every", "0", *(["--threads", str(args.threads)] if args.threads else []),
-            *(["--bf16"] if args.bf16 else [])]
+            "--precision", args.precision]
     results: dict[str, Any] = {
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(device),
         "config": {"corpus": args.corpus, "cell": "lstm", "hidden": args.hidden, "layers": args.layers,
                    "batch_size": args.batch_size, "seq_length": args.seq_length, "steps": args.steps,
-                   "warmup_steps": skip, "log_every": log_every, "device": str(device), "bf16": args.bf16,
+                   "warmup_steps": skip, "log_every": log_every, "device": str(device),
+                   "precision": "bf16" if resolve_precision(args.precision, device, args.hidden) else "fp32",
                    "threads": args.threads, "terminal": "tmux 100x30, TERM=xterm-256color"},
         "warnings": [],
     }
@@ -629,7 +631,8 @@ def format_tui_table(results: dict[str, Any]) -> str:
     lines = [
         f"workbench bench --tui, {results['date_utc']}",
         f"machine: {results['machine']['summary']}",
-        f"config:  lstm {c['hidden']}x{c['layers']}, batch {c['batch_size']}, seq {c['seq_length']}, {c['steps']} steps "
+        f"config:  lstm {c['hidden']}x{c['layers']}, batch {c['batch_size']}, seq {c['seq_length']}, "
+        f"{c.get('precision', 'fp32')}, {c['steps']} steps "
         f"a run ({c['warmup_steps']} warm-up steps left out), log every {c['log_every']}; UI in {c['terminal']}",
         "",
         "round  side       chars/s (median of steps)  chars/s (wall clock)",
@@ -701,7 +704,7 @@ def format_table(results: dict[str, Any]) -> str:
         f"corpus:  {results['corpus']['file']} ({results['corpus']['read_as']}): "
         f"{results['corpus']['chars']:,} chars, {results['corpus']['symbols']} symbols",
         f"config:  lstm {c['hidden']}x{c['layers']}, batch {c['batch_size']}, seq {c['seq_length']}, dropout 0.5, "
-        f"Adam 1e-3, clip 5{', bf16' if c['bf16'] else ''}; {c['steps']} timed steps, {ours['params']:,} parameters",
+        f"Adam 1e-3, clip 5; ours in {c.get('precision', 'fp32')} (the baseline fp32); {c['steps']} timed steps, {ours['params']:,} parameters",
         "",
     ]
     rows = [("figure", "ours", "baseline", "ratio", "goal", "")]

@@ -20,7 +20,10 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-chars", type=int, default=2000, help="(default %(default)s)")
     p.add_argument("--encoding-mb", type=int, default=200, help="size of the corpus-encoding test text, 0 to skip (default %(default)s)")
     p.add_argument("--device", default="auto", help="(default %(default)s)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA (ours only; the baseline has none)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="ours only (the baseline is fp32): auto is bf16 on CPUs with native bfloat16, "
+                        "else fp32; validation loss in the fixed-time race is always scored in fp32 (default %(default)s)")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch, on both sides (default: torch's choice)")
     p.add_argument("--tui", action="store_true",

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from workbench.engine.config import CELLS, OPTIMIZERS, SCHEDULES, SampleSettings, TrainConfig
+from workbench.engine.config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, SampleSettings, TrainConfig
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session, default_sessions_dir, iter_sessions
 
@@ -83,7 +83,9 @@ def build_parser() -> ArgumentParser:
     o.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
     r = t.add_argument_group("hardware")
     r.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
-    r.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CUDA")
+    r.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="fp32, bf16 (bfloat16 autocast) or auto: bf16 on CPUs with native bfloat16, else fp32 (default %(default)s)")
+    r.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
     r.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     e = t.add_argument_group("monitoring")
     e.add_argument("--log-every", type=int, default=d.log_every, help="steps per progress report (default %(default)s)")
@@ -169,7 +171,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, seq_length=args.seq_length, lr=args.lr, optimizer=args.optimizer,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_steps=args.warmup_steps,
         min_lr_frac=args.min_lr_frac, decay_rate=args.decay_rate, decay_after=args.decay_after,
-        clip=args.clip, seed=args.seed, device=args.device, bf16=args.bf16, threads=args.threads,
+        clip=args.clip, seed=args.seed, device=args.device, precision=args.precision, threads=args.threads,
         log_every=args.log_every, eval_every=args.eval_every, eval_batches=args.eval_batches,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, keep_last=args.keep_last,
         patience=args.patience, explosion_guard=not args.no_explosion_guard,

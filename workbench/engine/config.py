@@ -15,6 +15,7 @@ CELLS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine", "decay")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -95,8 +96,11 @@ class TrainConfig:
 
     device: str = "auto"
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
-    bf16: bool = False
-    """bfloat16 autocast on CUDA."""
+    precision: str = "auto"
+    """fp32, bf16 (bfloat16 autocast; weights and optimizer stay fp32) or auto: bf16 on a
+    CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX) for models of 128 units or
+    more, where it trains 1.4-1.65x faster at the same loss per step; fp32 elsewhere (CUDA
+    already gets TF32 matmuls; ask for bf16 there explicitly)."""
     threads: int | None = None
     """CPU threads for torch (None: torch's default)."""
 
@@ -152,6 +156,7 @@ class TrainConfig:
         need(self.max_steps is None or self.max_steps >= 1, f"--steps must be at least 1, got {self.max_steps}")
         need(self.max_epochs is None or self.max_epochs > 0, f"--epochs must be positive, got {self.max_epochs}")
         need(self.max_minutes is None or self.max_minutes > 0, f"--minutes must be positive, got {self.max_minutes}")
+        need(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         need(self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}")
         if self.schedule == "cosine":
             need(self.max_steps is not None or self.max_epochs is not None,
@@ -167,6 +172,10 @@ class TrainConfig:
         """Tolerant of keys from older or newer versions: unknown keys are ignored."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known and k != "sample"}
+        if "precision" not in data:
+            # Sessions from before `precision` had a `bf16` flag; they trained in fp32 unless
+            # it was set, and keep doing so on resume.
+            values["precision"] = "bf16" if data.get("bf16") else "fp32"
         sample_known = {f.name for f in fields(SampleSettings)}
         sample = SampleSettings(**{k: v for k, v in (data.get("sample") or {}).items() if k in sample_known})
         return cls(**values, sample=sample)

@@ -35,3 +35,39 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX), where
+    oneDNN's bf16 kernels run about twice the fp32 rate. Elsewhere bf16 is emulated."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    for name in checks:
+        check = getattr(torch.cpu, name, None)  # private helpers, present since torch 2.1
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # a helper that changed shape must not stop training
+            continue
+    return False
+
+
+# Below this width the matrix products are too small for bf16 to pay for its casts: measured
+# on an AVX512-BF16 CPU, bf16/fp32 training speed was 0.83x at 32 units, 1.38x at 128, 1.52x
+# at 256 and 1.64x at 512 (with the same validation loss after 200 steps at 512x2).
+AUTO_BF16_MIN_HIDDEN = 128
+
+
+def resolve_precision(precision: str, device: torch.device, hidden: int = AUTO_BF16_MIN_HIDDEN) -> torch.dtype | None:
+    """The autocast dtype for a configured precision on a device (None: plain fp32)."""
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto" and device.type == "cpu" and hidden >= AUTO_BF16_MIN_HIDDEN and native_bf16_cpu():
+        return torch.bfloat16
+    return None
+
+
+def precision_warning(precision: str, device: torch.device) -> str | None:
+    """A word for the user when an explicit bf16 request will be slow here."""
+    if precision == "bf16" and device.type == "cpu" and not native_bf16_cpu():
+        return "this CPU has no native bfloat16 (AVX512-BF16 or AMX): bf16 is emulated and slower than fp32"
+    return None

@@ -33,7 +33,7 @@ from workbench.engine.bus import EventBus
 from workbench.engine.checkpoint import CheckpointError, link_atomically, load_checkpoint, save_checkpoint
 from workbench.engine.config import SampleSettings, TrainConfig
 from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
-from workbench.engine.device import describe_device, resolve_device
+from workbench.engine.device import describe_device, precision_warning, resolve_device, resolve_precision
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation import as_tensor_ids, validation_loss
 from workbench.engine.lock import SessionLock
@@ -120,7 +120,11 @@ class Trainer:
             # TF32 matmuls: ~8x the fp32 rate on Ampere and later, ample precision for this.
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        self.autocast_dtype = torch.bfloat16 if (c.bf16 and self.device.type == "cuda") else None
+        self.autocast_dtype = resolve_precision(c.precision, self.device, c.hidden)
+        self.precision = "bf16" if self.autocast_dtype is not None else "fp32"
+        slow = precision_warning(c.precision, self.device)
+        if slow:
+            self._pending_warnings.append(slow)
         self.vocab = vocab
         train_ids, val_ids = corpus.split(c.val_frac)
         self.train_grid = WindowGrid(as_tensor_ids(train_ids, self.device), c.batch_size, c.seq_length)
@@ -151,11 +155,11 @@ class Trainer:
         self.total_steps = self._target_steps()
         self.state = "running"
         self.session.write_status(
-            state="running", pid=os.getpid(), step=self.step, epoch=self.epoch, device=str(self.device),
+            state="running", pid=os.getpid(), step=self.step, epoch=self.epoch, device=f"{self.device} {self.precision}",
             params=self.params, best_val_loss=self.best_val_loss, error=None, started=time.time(),
             total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
         )
-        self._emit(ev.Started(step=self.step, epoch=self.epoch, device=describe_device(self.device), params=self.params,
+        self._emit(ev.Started(step=self.step, epoch=self.epoch, device=f"{describe_device(self.device)}, {self.precision}", params=self.params,
                               resumed=resumed, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch))
 
     def _seed_everything(self, seed: int) -> None:
@@ -259,7 +263,9 @@ class Trainer:
         self.model.load_state_dict(data["model"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.step, self.epoch, self.position = int(data["step"]), int(data["epoch"]), int(data["position"])
-        self.hidden = tuple(h.to(self.device) for h in data["hidden"])
+        # fp32 on the way in: a bf16 session's carried state converts exactly, and a session
+        # resumed under another precision (another machine) still gets a dtype it accepts.
+        self.hidden = tuple(h.to(self.device, torch.float32) for h in data["hidden"])
         self.best_val_loss = data["best_val_loss"]
         self.first_loss = data["first_loss"]
         self.evals_since_best = int(data["evals_since_best"])

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.validation import ValidationResult
 from textual.widgets import Button, Footer, Input, Label, LoadingIndicator, Select, Static
 
-from workbench.engine.config import CELLS, SCHEDULES, TrainConfig
+from workbench.engine.config import CELLS, PRECISIONS, SCHEDULES, TrainConfig
 from workbench.engine.errors import CorpusError, WorkbenchError
 from workbench.engine.session import check_name
 from workbench.tui.modals.prompt import EngineCheck
@@ -95,7 +95,7 @@ def field_for_message(message: str) -> str | None:
     if not flag.startswith("--"):
         return None
     name = FLAG_FIELDS.get(flag, flag[2:].replace("-", "_"))
-    return name if name in SPECS or name in ("cell", "device", "schedule", "corpus") else None
+    return name if name in SPECS or name in ("cell", "device", "precision", "schedule", "corpus") else None
 
 
 def check_field(name: str, value: Any) -> None:
@@ -169,6 +169,8 @@ class NewSessionScreen(BaseScreen):
             yield Static("Hardware", classes="section")
             yield self._row("device", "device", Select([(x, x) for x in DEVICES], value=d.device, allow_blank=False,
                                                        id="device", compact=True))
+            yield self._row("precision", "precision", Select([(x, x) for x in PRECISIONS], value=d.precision,
+                                                             allow_blank=False, id="precision", compact=True))
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button("Start training (ctrl+s)", variant="primary", id="start", compact=True)
@@ -224,7 +226,7 @@ class NewSessionScreen(BaseScreen):
                     self.query_one(f"#{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
         if event.select.id == "corpus":
             self.show_error("corpus", "")
-        if event.select.id in ("device", "schedule", "cell"):
+        if event.select.id in ("device", "precision", "schedule", "cell"):
             self.show_error(event.select.id, "")
 
     def build_config(self) -> TrainConfig | None:
@@ -254,7 +256,7 @@ class NewSessionScreen(BaseScreen):
             corpus = str(choice)
         if not ok:
             return None
-        for key in ("cell", "schedule", "device"):
+        for key in ("cell", "schedule", "device", "precision"):
             values[key] = self.query_one(f"#{key}", Select).value
         config = TrainConfig(corpus=corpus, **values)
         try:
