@@ -92,3 +92,56 @@ def test_the_app_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@aio
+async def test_the_list_refreshes_itself_only_while_it_is_shown(tmp_path, corpus, monkeypatch):
+    """A hidden home screen that kept re-listing would repaint the screen on top of it (the
+    training screen, chart included) at every change: that is CPU taken from training."""
+    monkeypatch.setattr("workbench.tui.screens.home.REFRESH_SECONDS", 0.05)
+    sessions = tmp_path / "sessions"
+    finished_session(sessions, corpus)
+    app = WorkbenchApp(sessions)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="the session list")
+        home = app.screen
+        listed = []
+        monkeypatch.setattr(home, "load_sessions", lambda: listed.append(app.screen))
+        await wait_for(pilot, lambda: len(listed) >= 2, what="the periodic refresh")
+        await pilot.press("enter")  # open the session: the training screen covers the list
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen), what="the training screen")
+        listed.clear()
+        await pilot.pause(0.5)  # ten refresh periods
+        assert listed == []
+        app.pop_screen()
+        await wait_for(pilot, lambda: len(listed) >= 2, what="refreshing again once shown")
+
+
+@aio
+async def test_the_training_screen_redraws_only_while_it_can_be_seen(tmp_path, corpus):
+    """Covered by the studio it stays still; under a dialog, or shown again, it catches up."""
+    from workbench.tui.modals.confirm import ConfirmModal as Dialog
+    from workbench.tui.widgets.loss_chart import LossChart
+
+    sessions = tmp_path / "sessions"
+    finished_session(sessions, corpus)
+    app = WorkbenchApp(sessions)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="the session list")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen), what="the training screen")
+        training = app.screen
+        chart = training.query_one(LossChart)
+        await wait_for(pilot, lambda: chart.points > 0 and not chart._dirty, what="the history drawn")
+        opaque = HomeScreen(sessions)  # any full screen on top
+        await app.push_screen(opaque)
+        chart.add_records([{"step": 10_000, "train_loss": 1.0}])
+        chart.redraw_if_dirty()
+        assert chart._dirty  # not drawn while covered
+        app.pop_screen()
+        await wait_for(pilot, lambda: not chart._dirty, what="the redraw once shown")
+        await app.push_screen(Dialog("a question?"))
+        await wait_for(pilot, lambda: isinstance(app.screen, Dialog), what="the dialog")
+        chart.add_records([{"step": 10_001, "train_loss": 1.0}])
+        chart.redraw_if_dirty()
+        assert not chart._dirty  # a dialog leaves the chart in view

@@ -17,6 +17,7 @@ from workbench.engine.session import Session, iter_sessions
 from workbench.tui.messages import SessionsListed
 from workbench.tui.modals.confirm import ConfirmModal
 from workbench.tui.screens.base import BaseScreen
+from workbench.tui.shown import on_view
 from workbench.tui.text import ACTIVE, bits, count, one_line, state_word, when
 
 REFRESH_SECONDS = 2.0
@@ -104,10 +105,16 @@ class HomeScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one("#empty").display = False
         self.action_refresh()
-        self.set_interval(REFRESH_SECONDS, self.action_refresh)
+        self.set_interval(REFRESH_SECONDS, self._refresh_if_shown)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
+
+    def _refresh_if_shown(self) -> None:
+        # With a session training under the training screen, re-listing here was a full
+        # repaint of that screen, chart included, at every tick (see `on_view`).
+        if on_view(self):
+            self.action_refresh()
 
     # -- data ---------------------------------------------------------------------------
     def action_refresh(self) -> None:

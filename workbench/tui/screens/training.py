@@ -30,7 +30,7 @@ from workbench.tui.widgets.loss_chart import LossChart
 from workbench.tui.widgets.sample_panel import SamplePanel
 from workbench.tui.widgets.status_bar import StatusBar
 
-POLL_SECONDS = 0.25  # how often the session folder is read while training
+POLL_SECONDS = 0.5  # how often the session folder is read while training (commands answer at once)
 IDLE_POLL_SECONDS = 1.0  # ... and while nothing trains it (someone may resume it elsewhere)
 CONTROL_ACTIONS = ("pause", "sample", "checkpoint", "set_lr", "sample_settings", "detach")
 
@@ -79,6 +79,11 @@ class TrainingScreen(BaseScreen):
             yield EventLog(id="events")
         yield SamplePanel(id="samples")
         yield Footer()
+
+    def on_screen_resume(self) -> None:
+        # Figures that arrived while a dialog or the studio covered us (see LossChart).
+        self.query_one(LossChart).redraw_if_dirty()
+        self.query_one(StatusBar).redraw_if_dirty()
 
     def on_mount(self) -> None:
         self.sub_title = self.session.name

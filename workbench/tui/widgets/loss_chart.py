@@ -3,7 +3,7 @@
 The widget owns its series and redraws from them (`replot`). plotext rebuilds the whole canvas
 on every draw, so a long history is averaged down to at most MAX_POINTS points first, in time
 independent of its length (prefix sums, kept as points arrive), and redraws are coalesced to
-one a second however fast points arrive.
+one every two seconds however fast points arrive (the first points are drawn at once).
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any, Sequence
 
 from textual_plotext import PlotextPlot
 
+from workbench.tui.shown import on_view
 from workbench.tui.text import LN2
 
 MAX_POINTS = 300
-REDRAW_SECONDS = 1.0
+REDRAW_SECONDS = 2.0
 
 
 def downsample(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
@@ -133,7 +134,7 @@ class LossChart(PlotextPlot):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(REDRAW_SECONDS, self._redraw_if_dirty)
+        self.set_interval(REDRAW_SECONDS, self.redraw_if_dirty)
         self.replot()
 
     # -- data -------------------------------------------------------------------------
@@ -194,8 +195,9 @@ class LossChart(PlotextPlot):
             self.plt.xticks(ticks, [tick_label(t) for t in ticks])
         return super().render()
 
-    def _redraw_if_dirty(self) -> None:
-        if self._dirty:
+    def redraw_if_dirty(self) -> None:
+        # The training screen redraws us when it is shown again.
+        if self._dirty and on_view(self):
             self.replot()
 
     def replot(self) -> None:

@@ -6,9 +6,10 @@ from typing import Any
 from textual.content import Content
 from textual.widgets import Static
 
+from workbench.tui.shown import on_view
 from workbench.tui.text import ACTIVE, count, duration, loss_text, one_line, rate, state_word
 
-REDRAW_SECONDS = 0.5
+REDRAW_SECONDS = 1.0
 
 STATE_STYLES = {
     "RUNNING": "bold $text-success",
@@ -42,7 +43,7 @@ class StatusBar(Static):
         self._dirty = False
 
     def on_mount(self) -> None:
-        self.set_interval(REDRAW_SECONDS, self._redraw_if_dirty)
+        self.set_interval(REDRAW_SECONDS, self.redraw_if_dirty)
         self.redraw()
 
     def on_resize(self) -> None:
@@ -62,8 +63,8 @@ class StatusBar(Static):
         else:
             self._dirty = True
 
-    def _redraw_if_dirty(self) -> None:
-        if self._dirty:
+    def redraw_if_dirty(self) -> None:
+        if self._dirty and on_view(self):
             self.redraw()
 
     @property
