@@ -122,7 +122,7 @@ S="$WORK/sessions"
 COMMON=(--corpus "$CORPUS" --sessions-dir "$S" --device cuda --log-every 50 --checkpoint-every 100
         --sample-every 100 --headless)
 step train-cuda 120 "${WB[@]}" train "${COMMON[@]}" --session gpu-fp32 --steps 300
-step train-cuda-bf16 120 "${WB[@]}" train "${COMMON[@]}" --session gpu-bf16 --bf16 --steps 300
+step train-cuda-bf16 120 "${WB[@]}" train "${COMMON[@]}" --session gpu-bf16 --precision bf16 --steps 300
 step resume-cuda 60 "${WB[@]}" resume gpu-fp32 --sessions-dir "$S" --steps 350 --headless
 step sample-on-cpu 60 "${WB[@]}" sample gpu-fp32 --sessions-dir "$S" --device cpu --length 300 --seed 1
 step sample-bf16-on-cpu 60 "${WB[@]}" sample gpu-bf16 --sessions-dir "$S" --device cpu --length 300 --seed 1
@@ -134,7 +134,7 @@ step bench-512x2 180 "${WB[@]}" bench --device cuda --steps 50 --encoding-mb 0 -
   --json "$OUT/bench-512x2.json"
 step bench-1024x3 150 "${WB[@]}" bench --device cuda --steps 50 --encoding-mb 0 --corpus "$CORPUS" ${VS[@]+"${VS[@]}"} \
   --hidden 1024 --layers 3 --batch-size 256 --json "$OUT/bench-1024x3.json"
-step bench-512x2-bf16 90 "${WB[@]}" bench --device cuda --bf16 --steps 50 --encoding-mb 0 --corpus "$CORPUS" \
+step bench-512x2-bf16 90 "${WB[@]}" bench --device cuda --precision bf16 --steps 50 --encoding-mb 0 --corpus "$CORPUS" \
   --json "$OUT/bench-512x2-bf16.json"
 
 echo

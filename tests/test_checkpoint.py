@@ -9,9 +9,9 @@ import time
 import pytest
 import torch
 
-from workbench.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from workbench.engine.checkpoint import CheckpointError, load_checkpoint, load_first_good, save_checkpoint
 
-from support import REPO
+from support import REPO, make_session, small_text
 
 
 def test_round_trip_of_plain_values_and_tensors(tmp_path):
@@ -79,3 +79,22 @@ def test_a_write_killed_half_way_leaves_the_previous_checkpoint(tmp_path):
         assert data["generation"] in (1, 2)
     leftovers = [p for p in tmp_path.iterdir() if p.name != "latest.pt"]
     assert all(p.name.startswith(".latest.pt.") for p in leftovers)  # only a dead writer's temp file
+
+
+def test_restore_order_is_latest_then_kept_steps_newest_first_then_best(tmp_path):
+    session = make_session(tmp_path, small_text(tmp_path))
+    folder = session.checkpoints_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, step in [("best.pt", 5), ("step-10.pt", 10), ("step-20.pt", 20), ("latest.pt", 30)]:
+        save_checkpoint(folder / name, {"step": step})
+    order = session.restore_candidates()
+    assert [p.name for p in order] == ["latest.pt", "step-20.pt", "step-10.pt", "best.pt"]
+    (folder / "latest.pt").write_bytes(b"torn")
+    (folder / "step-20.pt").write_bytes(b"")
+    data, path, errors = load_first_good(order)
+    assert (data["step"], path.name, len(errors)) == (10, "step-10.pt", 2)
+    for p in order[:-1]:
+        p.write_bytes(b"x")
+    assert load_first_good(session.restore_candidates())[0]["step"] == 5  # best, the last resort
+    with pytest.raises(CheckpointError):
+        load_first_good(order[:-1])

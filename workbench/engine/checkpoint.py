@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,18 @@ VERSION = 1
 
 class CheckpointError(WorkbenchError):
     """A checkpoint file is missing, truncated, corrupt or not a workbench checkpoint."""
+
+
+def load_first_good(paths: list[Path]) -> tuple[dict[str, Any], Path, list[str]]:
+    """The first of `paths` that loads, with the errors of those before it (a corrupt
+    latest.pt falls back to an older checkpoint). CheckpointError when none loads."""
+    errors: list[str] = []
+    for path in paths:
+        try:
+            return load_checkpoint(path), path, errors
+        except CheckpointError as exc:
+            errors.append(str(exc))
+    raise CheckpointError("; ".join(errors) or "no checkpoint to load")
 
 
 def fsync_dir(folder: Path) -> None:
@@ -83,7 +94,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"checkpoint {path} holds objects other than tensors and plain values and was refused "
             f"without running it ({first[:120]}); only load files you trust"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torn bytes make the unpickler fail in many ways
+        # (RuntimeError, EOFError, BadZipFile, IndexError from a stray byte, ...): all "corrupt".
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({reason[:120]})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -220,6 +220,13 @@ class Session:
             return self.checkpoints_dir / f"step-{int(which):08d}.pt"
         return self.checkpoints_dir / f"{which}.pt"
 
+    def restore_candidates(self) -> list[Path]:
+        """Checkpoints to restore "latest" from, in order: latest, the kept step checkpoints
+        newest first, then best (older, but a whole run's best is better than nothing)."""
+        steps = [path for _, path in reversed(self.step_checkpoints())]
+        paths = [self.checkpoint_path("latest"), *steps, self.checkpoint_path("best")]
+        return [path for path in paths if path.exists()]
+
     def step_checkpoints(self) -> list[tuple[int, Path]]:
         found = []
         for path in self.checkpoints_dir.glob("step-*.pt"):

@@ -30,7 +30,7 @@ from workbench.engine import commands as cmd
 from workbench.engine import events as ev
 from workbench.engine.batches import WindowGrid
 from workbench.engine.bus import EventBus
-from workbench.engine.checkpoint import CheckpointError, link_atomically, load_checkpoint, save_checkpoint
+from workbench.engine.checkpoint import CheckpointError, link_atomically, load_first_good, save_checkpoint
 from workbench.engine.config import SampleSettings, TrainConfig
 from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
 from workbench.engine.device import describe_device, precision_warning, resolve_device, resolve_precision
@@ -237,25 +237,11 @@ class Trainer:
                                   checkpoint_step=self.step)
         self._emit(ev.CheckpointSaved(step=self.step, path=str(cdir / "latest.pt"), reason=reason, best=best))
 
-    def _candidates(self) -> list:
-        latest = self.session.checkpoint_path("latest")
-        steps = [p for _, p in reversed(self.session.step_checkpoints())]
-        best = self.session.checkpoint_path("best")
-        return [p for p in [latest, *steps, best] if p.exists()]
-
     def _restore(self) -> None:
-        errors = []
-        data = None
-        for path in self._candidates():
-            try:
-                data = load_checkpoint(path)
-                break
-            except CheckpointError as exc:
-                errors.append(str(exc))
-        if data is None:
-            raise WorkbenchError(
-                f"no usable checkpoint in session {self.session.name!r}: " + "; ".join(errors)
-            )
+        try:
+            data, _, errors = load_first_good(self.session.restore_candidates())
+        except CheckpointError as exc:
+            raise WorkbenchError(f"no usable checkpoint in session {self.session.name!r}: {exc}") from None
         for message in errors:
             self._pending_warnings.append(f"{message}; resumed from an older checkpoint (step {data['step']})")
         if data["vocab"] != self.vocab:
