@@ -68,12 +68,41 @@ class CharRNN(nn.Module):
         """ids (B, S) integer -> logits (B, S, V), next hidden state."""
         one_hot = self.identity[ids.long()]
         state = hidden if self.config.cell == "lstm" else hidden[0]
-        out, state = self.rnn(one_hot.to(self.fc.weight.dtype), state)
+        x = one_hot.to(self.fc.weight.dtype)
+        if x.device.type == "cpu" and self.training and self.config.layers > 1 and self.config.dropout > 0:
+            out, state = self._layer_by_layer(x, state)
+        else:
+            out, state = self.rnn(x, state)
         if out.device.type == "cpu":
             out = fast_dropout(out, self.config.dropout, self.training)  # half the cost of nn.Dropout there
         else:
             out = self.dropout(out)
         return self.fc(out), (tuple(state) if self.config.cell == "lstm" else (state,))
+
+    def _layer_by_layer(self, x: Tensor, state):
+        """The stacked recurrence one fused layer call at a time, so that the dropout between
+        layers is `fast_dropout` too: inside a multi-layer call on the CPU it is a Bernoulli
+        draw per element, ~5% of a 512x2 training step. Same weights, same math."""
+        rnn, layers = self.rnn, self.config.layers
+        weights = rnn._flat_weights
+        per_layer = len(weights) // layers
+        lstm = self.config.cell == "lstm"
+        finals: list[tuple[Tensor, ...]] = []
+        for layer in range(layers):
+            if layer:
+                x = fast_dropout(x, self.config.dropout, True)
+            w = weights[layer * per_layer : (layer + 1) * per_layer]
+            if lstm:
+                x, h, c = torch._VF.lstm(x, (state[0][layer : layer + 1], state[1][layer : layer + 1]), w,
+                                         rnn.bias, 1, 0.0, True, False, True)
+                finals.append((h, c))
+            else:
+                run = torch._VF.gru if self.config.cell == "gru" else torch._VF.rnn_tanh
+                x, h = run(x, state[layer : layer + 1], w, rnn.bias, 1, 0.0, True, False, True)
+                finals.append((h,))
+        if lstm:
+            return x, (torch.cat([f[0] for f in finals]), torch.cat([f[1] for f in finals]))
+        return x, torch.cat([f[0] for f in finals])
 
     @torch.no_grad()
     def step(self, ids: Tensor, hidden: Hidden) -> tuple[Tensor, Hidden]:

@@ -63,3 +63,29 @@ def test_fast_dropout_keeps_the_right_fraction_and_scales():
     y.sum().backward()
     assert torch.equal(x.grad != 0, y != 0)  # gradient flows through exactly the kept units
     assert fast_dropout(x, 0.5, training=False) is x
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_training_runs_layer_by_layer_with_the_same_math(cell, monkeypatch):
+    """On the CPU in training the layers run one fused call each, so the dropout between them
+    can be the cheap one. With that dropout switched off it must be the stacked network."""
+    torch.manual_seed(4)
+    model = CharRNN(ModelConfig(vocab_size=11, cell=cell, hidden=16, layers=3, dropout=0.5)).double()
+    ids = torch.randint(0, 11, (4, 9))
+    hidden = tuple(h.double().normal_() for h in model.init_hidden(4))
+    calls = []
+    monkeypatch.setattr("workbench.models.charrnn.fast_dropout",
+                        lambda x, p, training: calls.append(p) or x)
+    model.train()
+    logits, state = model(ids, hidden)
+    assert calls == [0.5, 0.5, 0.5]  # between the three layers, and before the output layer
+    model.rnn.eval()  # the stock multi-layer call, its own dropout off
+    reference, ref_state = model.rnn(F.one_hot(ids, 11).double(), hidden if cell == "lstm" else hidden[0])
+    assert torch.allclose(logits, model.fc(reference), atol=1e-12)
+    ref_state = ref_state if cell == "lstm" else (ref_state,)
+    for ours, theirs in zip(state, ref_state):
+        assert torch.allclose(ours, theirs, atol=1e-12)
+    model.rnn.train()
+    logits, _ = model(ids, hidden)
+    logits.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.rnn.parameters())
