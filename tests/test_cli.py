@@ -32,6 +32,7 @@ def test_train_sessions_sample_resume_end_to_end(tmp_path, env):
     for key in ("name", "corpus", "cell", "hidden", "layers", "params", "steps", "epoch", "best_val_loss", "state", "updated"):
         assert key in row, key
     assert row["name"] == "e2e" and row["steps"] == 30 and row["state"] == "finished" and row["params"] > 0
+    assert row["precision"] == "auto" and row["device"].endswith(" fp32")  # 32 units: auto stays fp32
     table = run_cli("sessions", env=env).stdout
     assert "e2e" in table and "finished" in table
 

@@ -278,7 +278,8 @@ class Session:
             "best_val_loss": status.get("best_val_loss"),
             "state": status.get("state", "created"),
             "updated": status.get("updated"),
-            "device": status.get("device"),
+            "device": status.get("device"),  # as the trainer ran it, e.g. "cpu bf16"
+            "precision": config.precision,  # as asked (auto, fp32, bf16)
             "pid": status.get("pid") if status.get("state") in ACTIVE_STATES else None,
             "error": status.get("error"),
             "path": str(self.root),
