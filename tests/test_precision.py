@@ -68,3 +68,13 @@ def test_a_bf16_session_resumes_under_fp32(tmp_path):
     final, _ = run_trainer(session, steps=20)
     assert isinstance(final, ev.Finished) and final.step == 20
     assert session.read_status()["device"] == "cpu fp32"
+
+
+def test_bf16_asked_on_a_cpu_without_it_warns_but_trains(tmp_path, monkeypatch):
+    monkeypatch.setattr("workbench.engine.device.native_bf16_cpu", lambda: False)
+    assert resolve_precision("auto", CPU, 512) is None  # auto never picks emulated bf16
+    session = make_session(tmp_path, small_text(tmp_path), precision="bf16")
+    final, events = run_trainer(session, steps=5)
+    assert isinstance(final, ev.Finished)
+    warnings = [e.message for e in events if isinstance(e, ev.Warning)]
+    assert any("no native bfloat16" in w and "slower than fp32" in w for w in warnings), warnings
