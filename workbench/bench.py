@@ -77,7 +77,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, baseline: Path | None) -> int:
     import torch
 
-    from workbench.engine.device import resolve_device, resolve_precision
+    from workbench.engine.device import precision_name, resolve_device, resolve_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
         "config": {"cell": "lstm", "hidden": args.hidden, "layers": args.layers, "batch_size": args.batch_size,
                    "seq_length": args.seq_length, "dropout": 0.5, "optimizer": "adam", "lr": 0.001, "clip": 5.0,
                    "steps": args.steps, "warmup_steps": warmup, "device": str(device),
-                   "precision": "bf16" if resolve_precision(args.precision, device, args.hidden) else "fp32",
+                   "precision": precision_name(resolve_precision(args.precision, device, args.hidden)),
                    "threads": args.threads, "sample_chars": args.sample_chars, "sample_top_k": SAMPLE_TOP_K},
         "warnings": [],
     }
@@ -478,7 +478,7 @@ def run_tui_bench(args: argparse.Namespace) -> int:
     a 100x30 tmux pane, TERM=xterm-256color: the app starts the trainer as its own process and
     follows it, as a user sees it). The figure of a run is the median of its per-step chars/s
     after a warm-up (the trainer's own timing of its steps, in metrics.jsonl)."""
-    from workbench.engine.device import resolve_device, resolve_precision
+    from workbench.engine.device import precision_name, resolve_device, resolve_precision
 
     if shutil.which("tmux") is None:
         raise WorkbenchError("workbench bench --tui runs the terminal UI in tmux, which is not installed "
@@ -502,7 +502,7 @@ def run_tui_bench(args: argparse.Namespace) -> int:
         "config": {"corpus": args.corpus, "cell": "lstm", "hidden": args.hidden, "layers": args.layers,
                    "batch_size": args.batch_size, "seq_length": args.seq_length, "steps": args.steps,
                    "warmup_steps": skip, "log_every": log_every, "device": str(device),
-                   "precision": "bf16" if resolve_precision(args.precision, device, args.hidden) else "fp32",
+                   "precision": precision_name(resolve_precision(args.precision, device, args.hidden)),
                    "threads": args.threads, "terminal": "tmux 100x30, TERM=xterm-256color"},
         "warnings": [],
     }

@@ -1,6 +1,8 @@
 """Choosing the torch device: auto means cuda, then mps, then cpu."""
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from workbench.engine.errors import WorkbenchError
@@ -37,6 +39,7 @@ def describe_device(device: torch.device) -> str:
     return str(device)
 
 
+@functools.cache  # the CPU does not change while we run
 def native_bf16_cpu() -> bool:
     """Whether this CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX), where
     oneDNN's bf16 kernels run about twice the fp32 rate. Elsewhere bf16 is emulated."""
@@ -64,6 +67,11 @@ def resolve_precision(precision: str, device: torch.device, hidden: int = AUTO_B
     if precision == "auto" and device.type == "cpu" and hidden >= AUTO_BF16_MIN_HIDDEN and native_bf16_cpu():
         return torch.bfloat16
     return None
+
+
+def precision_name(autocast_dtype: torch.dtype | None) -> str:
+    """How a resolved precision is shown: "bf16" or "fp32"."""
+    return "bf16" if autocast_dtype == torch.bfloat16 else "fp32"
 
 
 def precision_warning(precision: str, device: torch.device) -> str | None:

@@ -33,7 +33,8 @@ from workbench.engine.bus import EventBus
 from workbench.engine.checkpoint import CheckpointError, link_atomically, load_first_good, save_checkpoint
 from workbench.engine.config import SampleSettings, TrainConfig
 from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
-from workbench.engine.device import describe_device, precision_warning, resolve_device, resolve_precision
+from workbench.engine.device import (describe_device, precision_name, precision_warning, resolve_device,
+                                     resolve_precision)
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation import as_tensor_ids, validation_loss
 from workbench.engine.lock import SessionLock
@@ -121,7 +122,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.autocast_dtype = resolve_precision(c.precision, self.device, c.hidden)
-        self.precision = "bf16" if self.autocast_dtype is not None else "fp32"
+        self.precision = precision_name(self.autocast_dtype)
         slow = precision_warning(c.precision, self.device)
         if slow:
             self._pending_warnings.append(slow)
