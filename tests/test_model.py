@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from workbench.models import CharRNN, ModelConfig
 from workbench.models.dropout import fast_dropout
-from workbench.models.stepper import PackedLSTM
+from workbench.models.stepper import CharStepper
 
 
 def test_notebook_configuration_has_the_notebooks_parameter_count():
@@ -39,18 +39,21 @@ def test_single_steps_match_the_sequence_forward(cell):
         assert torch.allclose(logits, full[:, t], atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_packed_sampling_steps_use_lookups_and_match_the_forward(batch):
+def test_sampling_steps_match_the_forward(cell, batch):
+    """The stepper's fused cell calls (a table row for layer 0 with one stream, one-hot rows
+    with several) must be the network's own eval-mode forward, step after step."""
     torch.manual_seed(3)
-    model = CharRNN(ModelConfig(vocab_size=20, hidden=16, layers=3, dropout=0.0)).eval()
+    model = CharRNN(ModelConfig(vocab_size=20, cell=cell, hidden=16, layers=3, dropout=0.5)).eval()
     ids = torch.randint(0, 20, (batch, 8))
-    full, _ = model(ids, model.init_hidden(batch))
-    packed = PackedLSTM(model)
-    assert packed.table0.shape == (20, 64)  # layer 0: one row per character, no one-hot
-    hidden = model.init_hidden(batch)
-    for t in range(8):
-        logits, hidden = packed.step(ids[:, t], hidden)
-        assert torch.allclose(logits, full[:, t], atol=1e-5)
+    hidden = tuple(h.normal_() for h in model.init_hidden(batch))
+    full, _ = model(ids, hidden)
+    stepper = CharStepper(model, model(ids[:, :1], hidden)[1])
+    assert stepper.table0.shape == (20, {"lstm": 4, "gru": 3, "rnn": 1}[cell] * 16)
+    for t in range(1, 8):
+        logits = stepper.step_one(int(ids[0, t])).unsqueeze(0) if batch == 1 else stepper.step(ids[:, t])
+        assert torch.allclose(logits, full[:, t], atol=1e-5), t
 
 
 def test_fast_dropout_keeps_the_right_fraction_and_scales():

@@ -86,3 +86,30 @@ def test_bad_settings_are_refused():
     for bad in (dict(temperature=0.0), dict(top_p=1.5), dict(length=0), dict(top_k=-1), dict(prime="")):
         with pytest.raises(WorkbenchError):
             SampleSettings(**bad).validate()
+
+
+@pytest.mark.parametrize("top_k,top_p,temperature", [(5, None, 1.0), (None, 0.8, 0.7), (4, 0.6, 1.5), (None, None, 1.0)])
+def test_a_single_stream_draws_by_the_same_rule_as_the_batched_path(top_k, top_p, temperature):
+    """One stream picks in plain Python; its choices must follow `filter_logits` + softmax."""
+    import random
+
+    from workbench.engine.sampling import _draw_one
+
+    torch.manual_seed(5)
+    logits = torch.randn(12) * 2
+    settings = SampleSettings(top_k=top_k, top_p=top_p, temperature=temperature)
+    expected = torch.softmax(filter_logits(logits.unsqueeze(0), top_k, top_p, temperature), -1)[0]
+    rng = random.Random(0)
+    draws = 20_000
+    counts = torch.bincount(torch.tensor([_draw_one(logits, settings, rng) for _ in range(draws)]), minlength=12)
+    assert torch.all(counts[expected == 0] == 0)  # never outside the kept set
+    assert torch.allclose(counts / draws, expected, atol=0.015)
+
+
+def test_non_finite_model_outputs_give_a_clear_error():
+    import random
+
+    from workbench.engine.sampling import _draw_one
+
+    with pytest.raises(WorkbenchError, match="non-finite"):
+        _draw_one(torch.full((5,), float("nan")), SampleSettings(), random.Random(0))

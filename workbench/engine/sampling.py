@@ -1,8 +1,11 @@
 """Drawing text from a model: top-k, top-p and temperature, several samples in one batch,
-streamed as it is produced. Everything stays on the model's device; the only host
-transfer is the handful of new character ids each step (batched on CUDA)."""
+streamed as it is produced. On accelerators everything stays on the device and ids come
+back in chunks; on the CPU the network steps through fused cell calls (models/stepper.py)
+and a single stream picks its character in plain Python from the top candidates."""
 from __future__ import annotations
 
+import math
+import random
 from typing import Iterator
 
 import torch
@@ -10,6 +13,8 @@ from torch import Tensor
 
 from workbench.engine.config import SampleSettings
 from workbench.engine.corpus import encode_text
+from workbench.engine.errors import WorkbenchError
+from workbench.models.stepper import CharStepper
 
 
 def filter_logits(logits: Tensor, top_k: int | None, top_p: float | None, temperature: float) -> Tensor:
@@ -43,9 +48,7 @@ def sample_stream(
     The prime is not repeated. The model is switched to eval mode for the duration."""
     device = next(model.parameters()).device
     prime_ids = torch.as_tensor(encode_text(settings.prime, vocab).astype("int64"), device=device)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
-    chunk = chunk or (1 if device.type == "cpu" else 32)
+    seed = int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item())
     was_training = model.training
     model.eval()
     try:
@@ -53,28 +56,56 @@ def sample_stream(
             hidden = model.init_hidden(num, device)
             logits, hidden = model(prime_ids.unsqueeze(0).expand(num, -1), hidden)
             logits = logits[:, -1]
-            step = model.step
-            if device.type == "cpu" and model.config.cell == "lstm":
-                from workbench.models.stepper import PackedLSTM
-
-                step = PackedLSTM(model).step
-            pending: list[Tensor] = []
-            for produced in range(1, settings.length + 1):
-                ids = _draw(logits, settings, generator)
-                pending.append(ids)
-                if len(pending) >= chunk or produced == settings.length:
-                    block = torch.stack(pending, dim=1).tolist()  # one host copy per chunk
-                    pending = []
-                    yield ["".join(vocab[i] for i in row) for row in block]
-                if produced < settings.length:
-                    logits, hidden = step(ids, hidden)
+            if device.type == "cpu":
+                yield from _stream_on_cpu(CharStepper(model, hidden), logits, vocab, settings, seed)
+            else:
+                yield from _stream_on_accelerator(model, hidden, logits, vocab, settings, seed, chunk or 32)
     finally:
         model.train(was_training)
 
 
+def _stream_on_cpu(stepper: CharStepper, logits: Tensor, vocab: list[str], settings: SampleSettings,
+                   seed: int) -> Iterator[list[str]]:
+    """One character per step. A single stream draws in plain Python from the few candidates
+    (a handful of floats; cheaper than five tensor operations), several streams in one batch
+    draw with torch."""
+    if logits.shape[0] == 1:
+        rng = random.Random(seed)
+        row = logits[0]
+        for produced in range(1, settings.length + 1):
+            char = _draw_one(row, settings, rng)
+            yield [vocab[char]]
+            if produced < settings.length:
+                row = stepper.step_one(char)
+        return
+    generator = torch.Generator().manual_seed(seed)
+    for produced in range(1, settings.length + 1):
+        ids = _draw(logits, settings, generator)
+        yield [vocab[i] for i in ids.tolist()]
+        if produced < settings.length:
+            logits = stepper.step(ids)
+
+
+def _stream_on_accelerator(model: "torch.nn.Module", hidden: tuple[Tensor, ...], logits: Tensor, vocab: list[str],
+                           settings: SampleSettings, seed: int, chunk: int) -> Iterator[list[str]]:
+    """Ids stay on the device and come back `chunk` characters at a time: one host sync per
+    chunk, not per character."""
+    generator = torch.Generator(device=logits.device).manual_seed(seed)
+    pending: list[Tensor] = []
+    for produced in range(1, settings.length + 1):
+        ids = _draw(logits, settings, generator)
+        pending.append(ids)
+        if len(pending) >= chunk or produced == settings.length:
+            block = torch.stack(pending, dim=1).tolist()
+            pending = []
+            yield ["".join(vocab[i] for i in row) for row in block]
+        if produced < settings.length:
+            logits, hidden = model.step(ids, hidden)
+
+
 def _draw(logits: Tensor, settings: SampleSettings, generator: torch.Generator) -> Tensor:
-    """One id per row. Plain top-k (the common case) draws among the k candidates only,
-    which is cheaper than masking the whole vocabulary."""
+    """One id per row of logits (N, V). Plain top-k (the common case) draws among the k
+    candidates only, which is cheaper than masking the whole vocabulary."""
     if settings.top_p is None and settings.top_k and settings.top_k < logits.shape[-1]:
         values, candidates = torch.topk(logits.float(), settings.top_k, dim=-1)
         probs = torch.softmax(values / settings.temperature, dim=-1)
@@ -82,6 +113,32 @@ def _draw(logits: Tensor, settings: SampleSettings, generator: torch.Generator) 
         return candidates.gather(1, choice).squeeze(1)
     probs = torch.softmax(filter_logits(logits, settings.top_k, settings.top_p, settings.temperature), dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def _draw_one(logits: Tensor, settings: SampleSettings, rng: random.Random) -> int:
+    """One id from logits (V,), by the same rule as `filter_logits`: temperature, top-k, then
+    top-p over what is left."""
+    vocab = logits.shape[0]
+    k = settings.top_k if settings.top_k and settings.top_k < vocab else vocab
+    values, candidates = torch.topk(logits, k)  # sorted, most likely first
+    values = values.tolist()
+    best = values[0]
+    if not math.isfinite(best):
+        raise WorkbenchError("the model produced non-finite outputs; its weights are damaged: sample another checkpoint")
+    weights = [math.exp((v - best) / settings.temperature) for v in values]
+    if settings.top_p is not None and settings.top_p < 1.0:
+        # keep a candidate while the mass before it is still short of p (the first always stays)
+        total, before, kept = sum(weights), 0.0, 0
+        while kept < len(weights) and before < settings.top_p * total:
+            before += weights[kept]
+            kept += 1
+        weights = weights[:kept]
+    point = rng.random() * sum(weights)
+    for index, weight in enumerate(weights):
+        point -= weight
+        if point < 0.0:
+            return candidates.tolist()[index]
+    return candidates.tolist()[len(weights) - 1]  # rounding left the point at the very end
 
 
 def generate(model: "torch.nn.Module", vocab: list[str], settings: SampleSettings, *, num: int = 1, seed: int | None = None) -> list[str]:
