@@ -56,8 +56,12 @@ def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
     assert {g["name"] for g in results["goals"]} >= {"train_vs_baseline_excl_val", "sampling_vs_baseline",
                                                      "fixed_time_val_loss", "encoding_mb_per_s"}
     table = capsys.readouterr().out
-    for text in ("training chars/s vs baseline excl. its validation", "sampling chars/s", ">= 20x", "val loss after"):
+    for text in ("training chars/s vs baseline excl. its validation", "sampling chars/s", ">= 20x", "val loss after",
+                 "8 samples in one batch"):
         assert text in table
+    ours = results["ours"]
+    assert ours["sample_chars"] == 50 and ours["sample_batch_num"] == 8 and ours["sample_batch_chars"] == 8 * (50 // 8)
+    assert positive(ours["sample_batch_chars_per_sec"])
     assert not list(tmp_path.glob("**/encoding-bench.txt"))
 
 
