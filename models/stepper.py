@@ -32,7 +32,10 @@ class CharStepper:
         self.cell = config.cell
         self._op = _CELL_OPS[config.cell]
         self.layers = config.layers
-        weight = lambda name: getattr(rnn, name).detach()  # noqa: E731
+
+        def weight(name: str) -> Tensor:
+            return getattr(rnn, name).detach()
+
         # LSTM and RNN add the two biases before any nonlinearity, so both fold into the input
         # side; a GRU's recurrent bias sits inside its reset gate and must stay separate.
         fold_both = config.cell != "gru"
@@ -46,7 +49,7 @@ class CharStepper:
         self.table0 = (w_ih0.t() + b_ih0).contiguous()  # (V, G*H): input projection of each character
         self.fc_w = model.fc.weight.detach()
         self.fc_b = model.fc.bias.detach()
-        self.identity = torch.eye(config.vocab_size, dtype=self.fc_w.dtype, device=self.fc_w.device)
+        self.identity = model.identity.to(self.fc_w.dtype)  # rows are the one-hot inputs
         self._one = torch.ones(1, 1, dtype=self.fc_w.dtype, device=self.fc_w.device)
         # per layer: h (N, H), plus c for an LSTM
         self.state: list[tuple[Tensor, ...]] = [tuple(part[layer] for part in hidden) for layer in range(self.layers)]
