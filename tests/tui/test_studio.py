@@ -251,3 +251,26 @@ def test_the_app_and_its_studio_screens_import_without_torch():
             "workbench.tui.screens.compare, workbench.engine.probe\nassert 'torch' not in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_studio_samples_on_every_core_unless_a_trainer_runs(trained):
+    """One CPU thread while any trainer of the sessions folder holds its lock (it keeps the
+    cores busy), all of them otherwise; the device line says which."""
+    import torch
+
+    from workbench.engine.lock import SessionLock
+    from workbench.tui.screens.studio import ModelCache
+
+    _, session = trained
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cache = ModelCache(session)
+        assert cache.get("latest")[2]["device"] == "cpu (2 threads)"
+        with SessionLock(session.lock_path, session.name):  # as a trainer of this session would
+            assert cache.get("latest")[2]["device"] == "cpu (1 thread)"
+            assert torch.get_num_threads() == 1
+        assert cache.get("best")[2]["device"] == "cpu (2 threads)"
+        assert ModelCache(session, threads=1).get("latest")[2]["device"] == "cpu (1 thread)"
+    finally:
+        torch.set_num_threads(before)

@@ -295,6 +295,11 @@ def iter_sessions(sessions_dir: Path) -> Iterator[Session]:
             yield Session(root)
 
 
+def any_trainer_running(sessions_dir: Path) -> bool:
+    """Whether a live trainer holds the lock of any session in this folder."""
+    return any(lock_is_held(session.lock_path) for session in iter_sessions(sessions_dir))
+
+
 def unique_session_name(sessions_dir: Path, base: str) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "session"
     name, n = base, 2

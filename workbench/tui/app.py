@@ -84,8 +84,5 @@ def run_app(sessions_dir: Path, *, session: str | None = None, start: bool = Fal
             checkpoint: str = "latest", device: str = "cpu") -> int:
     app = WorkbenchApp(sessions_dir, session=session, start=start, steps=steps, epochs=epochs, minutes=minutes,
                        studio=studio, checkpoint=checkpoint, device=device)
-    # This process never trains: one CPU thread for the studio's small products keeps it quick
-    # when trainers keep every core busy (several threads then wait on each other).
-    app.studio["threads"] = 1
     app.run()
     return app.return_code or 0
