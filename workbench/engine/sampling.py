@@ -16,6 +16,8 @@ from workbench.engine.corpus import encode_text
 from workbench.engine.errors import WorkbenchError
 from workbench.models.stepper import CharStepper
 
+ACCELERATOR_CHUNK = 32  # characters per host copy on CUDA/MPS
+
 
 def filter_logits(logits: Tensor, top_k: int | None, top_p: float | None, temperature: float) -> Tensor:
     """Logits (N, V) with everything outside the top-k / top-p set at -inf."""
@@ -41,10 +43,10 @@ def sample_stream(
     *,
     num: int = 1,
     seed: int | None = None,
-    chunk: int | None = None,
 ) -> Iterator[list[str]]:
-    """Yields, step after step, a list of `num` new strings (one per sample; usually one
-    character each, `chunk` characters each on accelerators to avoid a sync per character).
+    """Yields, step after step, a list of `num` new strings (one per sample; one character
+    each on the CPU, ACCELERATOR_CHUNK characters each on accelerators to avoid a sync per
+    character).
     The prime is not repeated. The model is switched to eval mode for the duration."""
     device = next(model.parameters()).device
     prime_ids = torch.as_tensor(encode_text(settings.prime, vocab).astype("int64"), device=device)
@@ -59,7 +61,7 @@ def sample_stream(
             if device.type == "cpu":
                 yield from _stream_on_cpu(CharStepper(model, hidden), logits, vocab, settings, seed)
             else:
-                yield from _stream_on_accelerator(model, hidden, logits, vocab, settings, seed, chunk or 32)
+                yield from _stream_on_accelerator(model, hidden, logits, vocab, settings, seed)
     finally:
         model.train(was_training)
 
@@ -87,15 +89,15 @@ def _stream_on_cpu(stepper: CharStepper, logits: Tensor, vocab: list[str], setti
 
 
 def _stream_on_accelerator(model: "torch.nn.Module", hidden: tuple[Tensor, ...], logits: Tensor, vocab: list[str],
-                           settings: SampleSettings, seed: int, chunk: int) -> Iterator[list[str]]:
-    """Ids stay on the device and come back `chunk` characters at a time: one host sync per
-    chunk, not per character."""
+                           settings: SampleSettings, seed: int) -> Iterator[list[str]]:
+    """Ids stay on the device and come back ACCELERATOR_CHUNK characters at a time: one host
+    sync per chunk, not per character."""
     generator = torch.Generator(device=logits.device).manual_seed(seed)
     pending: list[Tensor] = []
     for produced in range(1, settings.length + 1):
         ids = _draw(logits, settings, generator)
         pending.append(ids)
-        if len(pending) >= chunk or produced == settings.length:
+        if len(pending) >= ACCELERATOR_CHUNK or produced == settings.length:
             block = torch.stack(pending, dim=1).tolist()
             pending = []
             yield ["".join(vocab[i] for i in row) for row in block]

@@ -28,7 +28,7 @@ class WorkbenchApp(App):
                  steps: int | None = None, epochs: float | None = None, minutes: float | None = None,
                  studio: str | None = None, checkpoint: str = "latest", device: str = "cpu") -> None:
         super().__init__()
-        self.studio = {"name": studio, "checkpoint": checkpoint, "device": device, "threads": None}
+        self.studio = {"name": studio, "checkpoint": checkpoint, "device": device}
         self.sessions_dir = Path(sessions_dir)
         self.initial = session
         self.initial_start = start
@@ -55,8 +55,7 @@ class WorkbenchApp(App):
         """The sample studio on top of the current screen (Escape goes back to it)."""
         from workbench.tui.screens.studio import StudioScreen
 
-        self.push_screen(StudioScreen(session, checkpoint=checkpoint, device=self.studio["device"],
-                                     threads=self.studio["threads"]))
+        self.push_screen(StudioScreen(session, checkpoint=checkpoint, device=self.studio["device"]))
 
     def open_compare(self, sessions: list[Session]) -> None:
         """Runs compared: loss curves overlaid, settings side by side."""

@@ -242,12 +242,11 @@ class StudioScreen(BaseScreen):
                 id="studio.reload"),
     ]
 
-    def __init__(self, session: Session, *, checkpoint: str = "latest", device: str = "cpu",
-                 threads: int | None = None) -> None:
+    def __init__(self, session: Session, *, checkpoint: str = "latest", device: str = "cpu") -> None:
         super().__init__()
         self.session = session
         self.which = str(checkpoint)
-        self.cache = ModelCache(session, device, threads)
+        self.cache = ModelCache(session, device)
         self.vocab: list[str] = []
         self.model_info: ModelReady | None = None
         self.generating = False
