@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,20 @@ def link_atomically(source: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
+def _unpickler_reason(message: str) -> str:
+    """What torch's weights-only unpickler met (e.g. "unsupported GLOBAL posix.system"), as
+    " (...)", without the paragraphs about its defaults and docs around it. Their wording
+    changes between torch releases: the text after "WeightsUnpickler error:" when there is one,
+    else the first line that is none of the known boilerplate."""
+    _, marker, rest = message.partition("WeightsUnpickler error:")
+    boilerplate = ("Weights only load failed", "Check the documentation", "Please file an issue", "(1)", "(2)")
+    for line in (rest if marker else message).splitlines():
+        line = line.strip()
+        if line and not line.startswith(boilerplate):
+            return f" ({line[:120]})"
+    return ""
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     import torch
 
@@ -87,12 +102,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns on stderr about pickle protocols it does not expect; the error below
+            # says what matters, on one line
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"checkpoint {path} holds objects other than tensors and plain values and was refused "
-            f"without running it ({first[:120]}); only load files you trust"
+            f"without running it{_unpickler_reason(str(exc))}; only load files you trust"
         ) from None
     except Exception as exc:  # noqa: BLE001 - torn bytes make the unpickler fail in many ways
         # (RuntimeError, EOFError, BadZipFile, IndexError from a stray byte, ...): all "corrupt".
