@@ -391,7 +391,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     for r in rows:
         best = r.get("best_val_loss")
         table.append((
-            r["name"], str(r.get("corpus", "")), f"{r.get('cell', '')} {r.get('hidden', '')}x{r.get('layers', '')}",
+            r["name"], str(r.get("corpus", "")), f"{r['cell']} {r['hidden']}x{r['layers']}" if r.get("cell") else "-",
             f"{r['params']:,}" if r.get("params") else "", str(r.get("steps", "")), str(r.get("epoch", "")),
             f"{best:.4f} ({_bits_per_char(best):.3f})" if best is not None else "-",
             r.get("state", ""), time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"])) if r.get("updated") else "",
@@ -400,8 +400,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for r in rows:
-        if r.get("state") == "failed" and r.get("error"):
-            print(f"{r['name']}: failed: {r['error']}", file=sys.stderr)
+        if r.get("state") in ("failed", "broken") and r.get("error"):
+            print(f"{r['name']}: {r['state']}: {r['error']}", file=sys.stderr)
     return 0
 
 

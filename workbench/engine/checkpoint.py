@@ -51,6 +51,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     import torch
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # someone may have deleted the folder by hand
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:

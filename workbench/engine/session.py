@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from workbench.engine.checkpoint import CheckpointError, load_first_good  # torch only once one is loaded
 from workbench.engine.config import TrainConfig
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.lock import lock_is_held, read_lock_info
@@ -176,8 +177,40 @@ class Session:
     def write_config(self, config: TrainConfig) -> None:
         write_json_atomic(self.config_path, config.to_dict())
 
-    def read_vocab(self) -> list[str]:
-        return list(read_json(self.vocab_path))
+    def read_vocab_file(self) -> list[str]:
+        """vocab.json as it is; a one-line error when it is missing or damaged."""
+        try:
+            vocab = read_json(self.vocab_path)
+        except FileNotFoundError:
+            raise WorkbenchError(f"session {self.name!r}: vocab.json is missing") from None
+        except (OSError, ValueError) as exc:
+            raise WorkbenchError(f"session {self.name!r}: vocab.json is unreadable ({exc})") from None
+        if not (isinstance(vocab, list) and vocab and all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)):
+            raise WorkbenchError(f"session {self.name!r}: vocab.json is not a list of characters")
+        return vocab
+
+    def read_vocab(self, *, fallback: list[str] | None = None, repair: bool = False) -> list[str]:
+        """vocab.json. When that file is lost or damaged: the copy every checkpoint carries,
+        else `fallback` (a session that never trained has its corpus's vocabulary), else a
+        one-line error. `repair` (only for the lock holder) writes the recovered list back."""
+        try:
+            return self.read_vocab_file()
+        except WorkbenchError as problem:
+            vocab = self._vocab_from_checkpoints() or fallback
+            if not vocab:
+                raise WorkbenchError(f"{problem} and no checkpoint holds a copy; "
+                                     "restore that file from a backup or start a new session") from None
+        if repair:
+            write_json_atomic(self.vocab_path, vocab)
+        return list(vocab)
+
+    def _vocab_from_checkpoints(self) -> list[str] | None:
+        try:
+            data, _, _ = load_first_good(self.restore_candidates())
+        except CheckpointError:
+            return None
+        vocab = data.get("vocab")
+        return list(vocab) if isinstance(vocab, (list, tuple)) and vocab else None
 
     def read_corpus_info(self) -> dict[str, Any]:
         try:
@@ -187,9 +220,19 @@ class Session:
 
     def read_status(self) -> dict[str, Any]:
         try:
-            return read_json(self.status_path)
+            status = read_json(self.status_path)
+            if isinstance(status, dict):
+                return status
         except (OSError, ValueError):
-            return {"state": "created", "step": 0, "epoch": 0}
+            pass
+        # Lost or damaged (status.json is rewritten atomically, so only a hand or a full disk
+        # does this): what the history says, and "stopped" when there is something to resume.
+        status: dict[str, Any] = {"state": "created", "step": 0, "epoch": 0}
+        if self.has_checkpoint():
+            metrics = read_jsonl(self.metrics_path) if self.metrics_path.exists() else []
+            last = metrics[-1] if metrics else {}
+            status.update(state="stopped", step=last.get("step", 0), epoch=int(last.get("epoch", 0)))
+        return status
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
         # The writer (the trainer, holding the lock) keeps its last status in memory, so a
@@ -262,8 +305,8 @@ class Session:
         """The fields `workbench sessions` shows."""
         try:
             config = self.read_config()
-        except WorkbenchError:
-            return {"name": self.name, "state": "broken", "error": "unreadable config.json"}
+        except WorkbenchError as exc:
+            return {"name": self.name, "state": "broken", "error": str(exc)}
         status = self.live_status()
         corpus = self.read_corpus_info()
         return {

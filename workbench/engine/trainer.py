@@ -104,8 +104,8 @@ class Trainer:
     def _setup(self) -> None:
         c = self.config
         session = self.session
-        vocab = session.read_vocab()
         corpus = self._corpus or load_corpus(CorpusSpec(c.corpus, c.encoding, c.keep_crlf), progress=None)
+        vocab = session.read_vocab(fallback=corpus.vocab, repair=True)  # we hold the lock
         if corpus.vocab != vocab:
             missing = sorted(set(corpus.vocab) - set(vocab))
             raise WorkbenchError(

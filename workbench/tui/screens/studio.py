@@ -262,9 +262,9 @@ class StudioScreen(BaseScreen):
             sample = self.session.read_config().sample
         except WorkbenchError:
             sample = SampleSettings()
-        try:
-            self.vocab = self.session.read_vocab()
-        except (OSError, ValueError):
+        try:  # only to check the prime as it is typed; the model brings its own copy
+            self.vocab = self.session.read_vocab_file()
+        except WorkbenchError:
             self.vocab = []
         self.inputs = sample_fields({
             "prime": sample.prime, "length": str(sample.length), "top_k": str(sample.top_k or ""),

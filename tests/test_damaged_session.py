@@ -1,0 +1,80 @@
+"""A session folder damaged by hand (a file deleted or garbled) still trains, samples and lists,
+or says in one line what is wrong; nothing in it is lost."""
+import json
+import shutil
+
+import pytest
+
+from workbench.engine import events as ev
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import read_jsonl
+
+from support import make_session, run_cli, run_trainer, small_text
+
+
+def test_a_lost_vocab_file_is_recovered_from_the_checkpoint_and_written_back(tmp_path):
+    session = make_session(tmp_path / "sessions", small_text(tmp_path))
+    run_trainer(session, steps=10)
+    vocab = json.loads(session.vocab_path.read_text())
+    session.vocab_path.unlink()
+    with pytest.raises(WorkbenchError, match="vocab.json is missing"):
+        session.read_vocab_file()
+    assert session.read_vocab() == vocab and not session.vocab_path.exists()  # readers do not write
+    final, events = run_trainer(session, steps=20)
+    assert isinstance(final, ev.Finished) and final.step == 20
+    assert any(isinstance(e, ev.Started) and e.resumed and e.step == 10 for e in events)
+    assert json.loads(session.vocab_path.read_text()) == vocab  # the trainer, holding the lock, repaired it
+
+
+def test_a_garbled_vocab_file_without_a_checkpoint(tmp_path):
+    session = make_session(tmp_path / "sessions", small_text(tmp_path))
+    vocab = json.loads(session.vocab_path.read_text())
+    session.vocab_path.write_text('["a", "b"')
+    with pytest.raises(WorkbenchError, match="unreadable .* and no checkpoint holds a copy") as info:
+        session.read_vocab()
+    assert "\n" not in str(info.value)
+    session.vocab_path.write_text('["ab", 3]')
+    with pytest.raises(WorkbenchError, match="not a list of characters"):
+        session.read_vocab_file()
+    # A session that never trained has its corpus's vocabulary: training rebuilds the file.
+    final, _ = run_trainer(session, steps=5)
+    assert isinstance(final, ev.Finished)
+    assert json.loads(session.vocab_path.read_text()) == vocab
+
+
+def test_a_deleted_checkpoints_folder_is_made_again(tmp_path):
+    session = make_session(tmp_path / "sessions", small_text(tmp_path))
+    run_trainer(session, steps=10)
+    shutil.rmtree(session.checkpoints_dir)
+    final, events = run_trainer(session, steps=15)
+    assert isinstance(final, ev.Finished) and final.step == 15
+    assert any(isinstance(e, ev.Started) and not e.resumed for e in events)  # nothing left to resume from
+    assert (session.checkpoints_dir / "latest.pt").is_file()
+    steps = [m["step"] for m in read_jsonl(session.metrics_path)]
+    assert steps == sorted(set(steps)) and steps[-1] == 15  # the old history was dropped, not mixed in
+
+
+def test_listing_with_a_garbled_status_and_a_garbled_config(tmp_path):
+    sessions = tmp_path / "sessions"
+    text = small_text(tmp_path)
+    trained = make_session(sessions, text, name="trained")
+    run_trainer(trained, steps=10)
+    trained.status_path.write_text("garbage")
+    broken = make_session(sessions, text, name="broken")
+    broken.config_path.write_text('{"hidden": ')
+    env = {"WORKBENCH_SESSIONS": str(sessions)}
+
+    rows = {row["name"]: row for row in json.loads(run_cli("sessions", "--json", env=env).stdout)}
+    # status.json lost: what the history says, and resumable
+    assert rows["trained"]["state"] == "stopped" and rows["trained"]["steps"] == 10
+    assert rows["broken"]["state"] == "broken" and "config.json" in rows["broken"]["error"]
+
+    r = run_cli("sessions", env=env)
+    assert r.returncode == 0
+    line = next(line for line in r.stdout.splitlines() if line.startswith("broken"))
+    assert line.split()[1] == "-"  # no half-formatted model column
+    assert r.stderr.strip().startswith("broken: broken: session 'broken' has an unreadable config.json")
+
+    r = run_cli("resume", "trained", "--steps", "15", "--headless", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "resuming at step 10" in r.stdout
