@@ -78,3 +78,52 @@ def test_listing_with_a_garbled_status_and_a_garbled_config(tmp_path):
     r = run_cli("resume", "trained", "--steps", "15", "--headless", env=env)
     assert r.returncode == 0, r.stderr
     assert "resuming at step 10" in r.stdout
+
+
+def _one_line_error(r):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("workbench: error:"), r.stderr
+    return lines[0]
+
+
+def test_a_corpus_file_is_found_from_any_folder_and_a_moved_one_is_named(tmp_path):
+    sessions = tmp_path / "sessions"
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir(), elsewhere.mkdir()
+    small_text(home, name="text.txt")
+    env = {"WORKBENCH_SESSIONS": str(sessions)}
+    tiny = ["--hidden", "16", "--batch-size", "4", "--seq-length", "10", "--eval-every", "0", "--headless"]
+    r = run_cli("train", "--corpus", "text.txt", "--session", "rel", *tiny, "--steps", "5", cwd=home, env=env)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((sessions / "rel" / "config.json").read_text())
+    assert config["corpus"] == str(home / "text.txt")  # stored absolute
+    r = run_cli("resume", "rel", "--steps", "8", "--headless", cwd=elsewhere, env=env)
+    assert r.returncode == 0 and "finished at step 8" in r.stdout, r.stderr
+
+    # a session from before paths were stored absolute: found where it was made
+    config["corpus"] = "text.txt"
+    (sessions / "rel" / "config.json").write_text(json.dumps(config))
+    r = run_cli("resume", "rel", "--steps", "10", "--headless", cwd=elsewhere, env=env)
+    assert r.returncode == 0 and "finished at step 10" in r.stdout, r.stderr
+
+    (home / "text.txt").rename(home / "moved.txt")
+    before = (sessions / "rel" / "checkpoints" / "latest.pt").read_bytes()
+    line = _one_line_error(run_cli("resume", "rel", "--steps", "12", "--headless", cwd=home, env=env))
+    assert f"trains on {home / 'text.txt'}, which is no longer there; put the text back" in line
+    assert (sessions / "rel" / "checkpoints" / "latest.pt").read_bytes() == before
+
+
+def test_a_hand_edited_config_with_a_wrong_type_is_one_line(tmp_path):
+    session = make_session(tmp_path / "sessions", small_text(tmp_path))
+    config = json.loads(session.config_path.read_text())
+    env = {"WORKBENCH_SESSIONS": str(tmp_path / "sessions")}
+    for field, value, says in (("hidden", "abc", 'hidden should be a whole number, not "abc"'),
+                               ("lr", [1], "lr should be a number, not [1]"),
+                               ("patience", 2.5, "patience should be a whole number or null, not 2.5")):
+        session.config_path.write_text(json.dumps({**config, field: value}))
+        line = _one_line_error(run_cli("resume", session.name, "--steps", "5", "--headless", env=env))
+        assert "unreadable config.json" in line and says in line
+    session.config_path.write_text(json.dumps({**config, "sample": {**config["sample"], "top_k": "5"}}))
+    assert 'sample.top_k should be a whole number or null, not "5"' in _one_line_error(
+        run_cli("resume", session.name, "--steps", "5", "--headless", env=env))

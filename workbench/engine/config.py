@@ -5,6 +5,7 @@ Adam at 0.001, clip 5, 10% validation). Pure Python: importing it never imports 
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -170,18 +171,45 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Tolerant of keys from older or newer versions: unknown keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known and k != "sample"}
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        values = _typed_fields(cls, {k: v for k, v in data.items() if k != "sample"})
         if "precision" not in data:
             # Sessions from before `precision` had a `bf16` flag; they trained in fp32 unless
             # it was set, and keep doing so on resume.
             values["precision"] = "bf16" if data.get("bf16") else "fp32"
-        sample_known = {f.name for f in fields(SampleSettings)}
-        sample = SampleSettings(**{k: v for k, v in (data.get("sample") or {}).items() if k in sample_known})
-        return cls(**values, sample=sample)
+        sample = data.get("sample") or {}
+        if not isinstance(sample, dict):
+            raise ValueError("'sample' is not a JSON object")
+        return cls(**values, sample=SampleSettings(**_typed_fields(SampleSettings, sample, prefix="sample.")))
 
     def with_budget(self, steps: int | None, epochs: float | None, minutes: float | None) -> "TrainConfig":
         """A copy with a new budget; a budget given replaces the old one entirely."""
         if steps is None and epochs is None and minutes is None:
             return replace(self, max_minutes=None)
         return replace(self, max_steps=steps, max_epochs=epochs, max_minutes=minutes)
+
+
+_JSON_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false"}
+
+
+def _typed_fields(cls: type, data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The keys of `data` that `cls` knows (others, from older or newer versions, are
+    ignored), each checked against its field's type: a hand-edited config.json with
+    "hidden": "abc" is a ValueError naming the field, not a TypeError deep in training."""
+    checked = {}
+    for f in fields(cls):
+        if f.name not in data or f.name == "sample":
+            continue
+        value = data[f.name]
+        kind, _, optional = str(f.type).partition(" | ")  # annotations are strings here
+        allowed = _JSON_TYPES.get(kind)
+        ok = (value is None and optional == "None") or (
+            allowed is not None and isinstance(value, allowed) and (kind == "bool" or not isinstance(value, bool))
+        )
+        if allowed is not None and not ok:
+            raise ValueError(f"{prefix}{f.name} should be {_TYPE_WORDS[kind]}"
+                             f"{' or null' if optional == 'None' else ''}, not {json.dumps(value)}")
+        checked[f.name] = float(value) if kind == "float" and value is not None else value
+    return checked

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from workbench.corpora import catalog
 from workbench.engine.config import SampleSettings, TrainConfig
 from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
 from workbench.engine.errors import WorkbenchError
@@ -20,6 +21,8 @@ def prepare_corpus(config: TrainConfig, *, prime_given: bool, progress: TextIO |
     config.validate()
     corpus = load_corpus(CorpusSpec(config.corpus, config.encoding, config.keep_crlf), progress=progress)
     check_fits(len(corpus), config.val_frac, config.batch_size, config.seq_length)
+    if catalog.entry(config.corpus) is None:  # a file: stored absolute, so a resume works from any folder
+        config = replace(config, corpus=str(Path(config.corpus).expanduser().resolve()))
     if config.device not in ("auto", "cpu"):  # those always work; the others need torch to check
         from workbench.engine.device import resolve_device
 

@@ -20,12 +20,14 @@ import threading
 import time
 import traceback
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, ContextManager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from workbench.corpora import catalog
 from workbench.engine import commands as cmd
 from workbench.engine import events as ev
 from workbench.engine.batches import WindowGrid
@@ -104,12 +106,12 @@ class Trainer:
     def _setup(self) -> None:
         c = self.config
         session = self.session
-        corpus = self._corpus or load_corpus(CorpusSpec(c.corpus, c.encoding, c.keep_crlf), progress=None)
+        corpus = self._corpus or load_corpus(CorpusSpec(self._corpus_source(), c.encoding, c.keep_crlf), progress=None)
         vocab = session.read_vocab(fallback=corpus.vocab, repair=True)  # we hold the lock
         if corpus.vocab != vocab:
             missing = sorted(set(corpus.vocab) - set(vocab))
             raise WorkbenchError(
-                f"the corpus {c.corpus!r} no longer matches session {session.name!r}'s vocabulary"
+                f"the corpus {c.corpus!r} no longer matches the vocabulary of session {session.name!r}"
                 + (f" (new characters {''.join(missing)!r})" if missing else "")
                 + "; restore the original text or start a new session"
             )
@@ -162,6 +164,22 @@ class Trainer:
         )
         self._emit(ev.Started(step=self.step, epoch=self.epoch, device=f"{describe_device(self.device)}, {self.precision}", params=self.params,
                               resumed=resumed, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch))
+
+    def _corpus_source(self) -> str:
+        """The corpus to load: a name, or a file that must still be where the session says.
+        Sessions made before file paths were stored absolute may hold a relative one: it is
+        found from where the session was made (corpus.json's origin) if not from here."""
+        source = self.config.corpus
+        if catalog.entry(source) is not None:
+            return source
+        path = Path(source).expanduser()
+        if path.exists():
+            return source
+        origin = self.session.read_corpus_info().get("origin")
+        if not path.is_absolute() and origin and Path(origin).is_file():
+            return origin
+        raise WorkbenchError(f"session {self.session.name!r} trains on {origin or source}, which is no longer there; "
+                             "put the text back there to continue it (or start a new session)")
 
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
