@@ -127,3 +127,32 @@ def test_a_hand_edited_config_with_a_wrong_type_is_one_line(tmp_path):
     session.config_path.write_text(json.dumps({**config, "sample": {**config["sample"], "top_k": "5"}}))
     assert 'sample.top_k should be a whole number or null, not "5"' in _one_line_error(
         run_cli("resume", session.name, "--steps", "5", "--headless", env=env))
+
+
+def test_a_full_disk_while_checkpointing_fails_cleanly_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    import collections
+
+    import torch
+
+    from workbench.engine import checkpoint
+    from workbench.engine.checkpoint import load_checkpoint
+
+    session = make_session(tmp_path / "sessions", small_text(tmp_path))
+    run_trainer(session, steps=10)
+    real_save = torch.save
+
+    def save_until_the_disk_fills(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 221952 vs 221904")
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 0))
+    final, _ = run_trainer(session, steps=20)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert isinstance(final, ev.Failed)
+    assert "is full (at step 20); free some space, then `workbench resume s`" in final.error
+    assert "the last good checkpoint (step 10) is kept" in final.error
+    assert load_checkpoint(session.checkpoint_path("latest"))["step"] == 10
+    assert not list(session.checkpoints_dir.glob(".*.tmp"))  # the half-written file is gone
+    assert session.read_status()["state"] == "failed"

@@ -6,8 +6,10 @@ at any moment leaves the previous checkpoint in place and loadable. Loaded only 
 """
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -59,10 +61,22 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = not isinstance(exc, OSError) and _disk_is_full(tmp)
         tmp.unlink(missing_ok=True)
+        if full:  # torch's zip writer reports a full disk as "unexpected pos ..."
+            raise OSError(errno.ENOSPC, f"No space left on device writing {path}") from exc
         raise
     fsync_dir(path.parent)
+
+
+def _disk_is_full(partial: Path) -> bool:
+    """Whether a failed write most likely ran out of space: less room left than it had written."""
+    try:
+        written = partial.stat().st_size
+        return shutil.disk_usage(partial.parent).free < max(written, 1 << 20)
+    except OSError:
+        return False
 
 
 def link_atomically(source: Path, target: Path) -> None:

@@ -12,6 +12,7 @@ live display.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import queue
@@ -93,8 +94,7 @@ class Trainer:
             except TrainingFailed as exc:
                 final = self._fail(str(exc))
             except Exception as exc:  # out of memory, disk full, a bug: keep the session sane
-                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
-                final = self._fail(f"{detail}; the last checkpoint is intact")
+                final = self._fail(f"{self._describe_crash(exc)}; {self._what_is_kept()}")
             return final
         finally:
             scope.close()
@@ -404,8 +404,7 @@ class Trainer:
 
     def _guard(self, loss: float) -> None:
         where = f"at step {self.step}"
-        kept = (f"the last good checkpoint (step {self.checkpoint_step}) is kept"
-                if self.checkpoint_step is not None else "no checkpoint had been written yet")
+        kept = self._what_is_kept()
         if not math.isfinite(loss):
             raise TrainingFailed(f"training loss became {loss} {where}; stopped, {kept}; try a lower --lr or --clip")
         if self.first_loss is None:
@@ -532,6 +531,17 @@ class Trainer:
         event = ev.Finished(step=self.step, reason=reason, state=state, best_val_loss=self.best_val_loss)
         self._emit(event)
         return event
+
+    def _what_is_kept(self) -> str:
+        if self.checkpoint_step is None:
+            return "no checkpoint had been written yet"
+        return f"the last good checkpoint (step {self.checkpoint_step}) is kept"
+
+    def _describe_crash(self, exc: Exception) -> str:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"the disk holding {self.session.root} is full (at step {self.step}); free some space, "
+                    f"then `workbench resume {self.session.name}`")
+        return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
 
     def _fail(self, message: str) -> ev.Event:
         self.state = "failed"
