@@ -545,10 +545,13 @@ class Trainer:
 
     def _fail(self, message: str) -> ev.Event:
         self.state = "failed"
-        if hasattr(self, "_metrics"):
-            self._flush_record()
-        self.session.write_status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
-                                  finished=time.time())
+        try:
+            if hasattr(self, "_metrics"):
+                self._flush_record()
+            self.session.write_status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
+                                      finished=time.time())
+        except OSError:
+            pass  # a full disk: viewers see the dead trainer's lock released and report it failed
         event = ev.Failed(step=self.step, error=message)
         self._emit(event)
         return event
