@@ -156,3 +156,17 @@ def test_a_full_disk_while_checkpointing_fails_cleanly_and_keeps_the_last_checkp
     assert load_checkpoint(session.checkpoint_path("latest"))["step"] == 10
     assert not list(session.checkpoints_dir.glob(".*.tmp"))  # the half-written file is gone
     assert session.read_status()["state"] == "failed"
+
+
+def test_a_sessions_folder_that_is_a_file_or_cannot_be_made_is_one_line(tmp_path):
+    text = small_text(tmp_path)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    tiny = ["--corpus", str(text), "--hidden", "16", "--batch-size", "4", "--seq-length", "10", "--steps", "5", "--headless"]
+    for command in (["sessions"], ["ps"], ["train", *tiny]):
+        line = _one_line_error(run_cli(*command, "--sessions-dir", str(a_file)))
+        assert "is a file, not a folder" in line
+    # below a file: the file system refuses, and says so in one line (status 1: not the input's fault alone)
+    r = run_cli("train", *tiny, "--sessions-dir", str(a_file / "sessions"))
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith("workbench: error: Not a directory")
+    assert "Traceback" not in r.stderr and a_file.read_text() == "not a folder"

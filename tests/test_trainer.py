@@ -184,7 +184,17 @@ def test_explosion_guard(tmp_path, monkeypatch):
     session = make_session(tmp_path, small_text(tmp_path), log_every=5)
     monkeypatch.setattr(trainer_module.F, "cross_entropy", _LossAfter(trainer_module.F.cross_entropy, 12, 10.0))
     final, _ = run_trainer(session, steps=60)
-    assert isinstance(final, ev.Failed) and "exploded" in final.error
+    assert isinstance(final, ev.Failed) and "exploded past 3x the first logged loss" in final.error
+
+
+def test_explosion_guard_when_the_first_interval_already_blew_up(tmp_path, monkeypatch):
+    import workbench.engine.trainer as trainer_module
+
+    session = make_session(tmp_path, small_text(tmp_path), log_every=5)
+    monkeypatch.setattr(trainer_module.F, "cross_entropy", _LossAfter(trainer_module.F.cross_entropy, 0, 1e6))
+    final, _ = run_trainer(session, steps=60)
+    assert isinstance(final, ev.Failed) and final.step == 5
+    assert "exploded past 3x the loss of a uniform guess" in final.error
 
 
 def test_early_stopping_with_patience(tmp_path, monkeypatch):

@@ -153,7 +153,15 @@ def _version() -> str:
 
 
 def sessions_dir(args: argparse.Namespace) -> Path:
-    return args.sessions_dir if getattr(args, "sessions_dir", None) else default_sessions_dir()
+    folder = Path(args.sessions_dir) if getattr(args, "sessions_dir", None) else default_sessions_dir()
+    return checked_sessions_dir(folder)
+
+
+def checked_sessions_dir(folder: Path) -> Path:
+    if folder.exists() and not folder.is_dir():
+        raise WorkbenchError(f"the sessions folder {folder} is a file, not a folder; "
+                             "give a folder with --sessions-dir or WORKBENCH_SESSIONS (it is made when missing)")
+    return folder
 
 
 # -- train / resume -------------------------------------------------------------------------
@@ -858,7 +866,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
                 parser.print_help()  # piped or scripted: there is no screen to open
                 return 0
-            return _open_app(args.home_sessions_dir or default_sessions_dir())
+            return _open_app(checked_sessions_dir(Path(args.home_sessions_dir or default_sessions_dir())))
         return COMMANDS[args.command](args)
     except WorkbenchError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
@@ -870,6 +878,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `workbench sample ... | head`: the reader left; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # what the file system refused that no check above foresaw
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"workbench: error: {exc.strerror or exc}{where} (WORKBENCH_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

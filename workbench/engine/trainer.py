@@ -409,9 +409,14 @@ class Trainer:
             raise TrainingFailed(f"training loss became {loss} {where}; stopped, {kept}; try a lower --lr or --clip")
         if self.first_loss is None:
             self.first_loss = loss
-        elif self.config.explosion_guard and loss > 3 * self.first_loss:
+        # A fresh model starts near a uniform guess's loss (ln V). A first interval far above
+        # that has already blown up (a wild --lr) and is no reference: the guess is used instead.
+        uniform = math.log(len(self.vocab))
+        reference, what = ((self.first_loss, "the first logged loss") if self.first_loss <= 1.5 * uniform
+                           else (uniform, "the loss of a uniform guess"))
+        if self.config.explosion_guard and loss > 3 * reference:
             raise TrainingFailed(
-                f"training loss {loss:.3f} {where} exploded past 3x the first ({self.first_loss:.3f}); stopped, {kept}; "
+                f"training loss {loss:.3f} {where} exploded past 3x {what} ({reference:.3f}); stopped, {kept}; "
                 "try a lower --lr"
             )
 
