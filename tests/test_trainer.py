@@ -231,3 +231,41 @@ def test_keep_last_prunes_old_step_checkpoints(tmp_path):
     run_trainer(session, steps=25)
     assert [s for s, _ in session.step_checkpoints()] == [20, 25]
     assert session.checkpoint_path("best").exists()
+
+
+def test_a_signal_writes_the_checkpoint_before_the_slow_full_validation(tmp_path, monkeypatch):
+    """The process may be killed seconds after a SIGTERM or hang-up; a full validation of a
+    large corpus takes longer. A second signal during that validation still leaves this step's
+    checkpoint, and the session listed as stopped there, not as a crash."""
+    import workbench.engine.trainer as trainer_module
+
+    session = make_session(tmp_path, small_text(tmp_path), log_every=1, eval_every=0)
+    real_validation = trainer_module.validation_loss
+    trainer = Trainer(session)
+    stop_at: list[int] = []
+    on_disk: list[int] = []
+
+    def second_signal_during_validation(*args, **kwargs):
+        if len(args) < 3:  # the full pass (an estimate passes its batch count)
+            on_disk.append(load_checkpoint(session.checkpoint_path("latest"))["step"])
+            raise KeyboardInterrupt
+        return real_validation(*args, **kwargs)
+
+    def stop_on_a_signal(event):
+        if isinstance(event, ev.StepsLogged) and event.step == 4 and not stop_at:
+            stop_at.append(event.step)
+            monkeypatch.setattr(trainer_module, "validation_loss", second_signal_during_validation)
+            trainer.send(cmd.Stop(reason="signal SIGTERM"))
+
+    trainer.subscribe(stop_on_a_signal)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    data = load_checkpoint(session.checkpoint_path("latest"))
+    assert on_disk == [data["step"]] and data["step"] >= stop_at[0]  # on disk before the validation began
+    assert data["val_loss"] is None
+    status = session.read_status()
+    assert status["state"] == "stopped" and status["reason"] == "aborted" and status["step"] == data["step"]
+    monkeypatch.setattr(trainer_module, "validation_loss", real_validation)
+    final, events = run_trainer(session, steps=data["step"] + 2)
+    assert isinstance(final, ev.Finished)
+    assert any(isinstance(e, ev.Started) and e.resumed and e.step == data["step"] for e in events)

@@ -328,7 +328,8 @@ def _run_headless(session: Session, *, corpus, command: str) -> int:
         if received:  # a second signal: stop waiting for the step to finish
             raise KeyboardInterrupt
         received.append(name)
-        print(f"\n{name} received: finishing the current step and saving a checkpoint (again to abort)",
+        print(f"\n{name} received: finishing the current step, saving a checkpoint, then validating it "
+              "(again to abort; the checkpoint is written first)",
               file=sys.stderr, flush=True)
         trainer.send(cmd.Stop(reason=f"signal {name}"))
 

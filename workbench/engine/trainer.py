@@ -95,6 +95,9 @@ class Trainer:
                 final = self._fail(str(exc))
             except Exception as exc:  # out of memory, disk full, a bug: keep the session sane
                 final = self._fail(f"{self._describe_crash(exc)}; {self._what_is_kept()}")
+            except KeyboardInterrupt:  # a second signal: no more waiting, but say what is on disk
+                self._abandon()
+                raise
             return final
         finally:
             scope.close()
@@ -225,12 +228,20 @@ class Trainer:
             "time": time.time(),
         }
 
-    def _save_checkpoint(self, reason: str) -> None:
-        """Full validation, then latest (+ best, + a kept step file) atomically."""
+    def _save_checkpoint(self, reason: str, *, urgent: bool = False) -> None:
+        """Full validation, then latest (+ best, + a kept step file) atomically. Urgent (a
+        signal: the process may be killed within seconds, and a full validation of a large
+        corpus takes longer): the state is written first, validated after, and written again
+        with the result; a kill during the validation still leaves this step's checkpoint."""
         self._report_steps()  # steps since the last report belong to this checkpoint's record
+        if urgent:
+            if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+                raise TrainingFailed(f"the weights hold non-finite values at step {self.step}; not saving this model")
+            self._write_checkpoint(self._checkpoint_payload(None), best=False)
         val = validation_loss(self.model, self.val_grid, autocast_dtype=self.autocast_dtype)
         if not math.isfinite(val):
-            raise TrainingFailed(f"validation loss is {val} at step {self.step}; not saving this model")
+            saved = " (the checkpoint written on the signal holds it)" if urgent else ""
+            raise TrainingFailed(f"validation loss is {val} at step {self.step}; not saving this model{saved}")
         best = self.best_val_loss is None or val < self.best_val_loss
         if best:
             self.best_val_loss = val
@@ -239,8 +250,11 @@ class Trainer:
             self.evals_since_best += 1
         self._merge_record(val_loss=val, val_full=True)
         self._emit(ev.Evaluated(step=self.step, val_loss=val, full=True, best=best))
-        payload = self._checkpoint_payload(val)
-        cdir = self.session.checkpoints_dir
+        self._write_checkpoint(self._checkpoint_payload(val), best=best)
+        self._emit(ev.CheckpointSaved(step=self.step, path=str(self.session.checkpoints_dir / "latest.pt"),
+                                      reason=reason, best=best))
+
+    def _write_checkpoint(self, payload: dict[str, Any], *, best: bool) -> None:
         if self.config.keep_last > 0:
             step_path = self.session.checkpoint_path(self.step)
             save_checkpoint(step_path, payload)
@@ -254,7 +268,6 @@ class Trainer:
         self.checkpoint_step = self.step
         self.session.write_status(step=self.step, epoch=self.epoch, best_val_loss=self.best_val_loss,
                                   checkpoint_step=self.step)
-        self._emit(ev.CheckpointSaved(step=self.step, path=str(cdir / "latest.pt"), reason=reason, best=best))
 
     def _restore(self) -> None:
         try:
@@ -527,7 +540,7 @@ class Trainer:
 
     def _finish(self, reason: str, state: str, saved: bool = False) -> ev.Event:
         if not saved and self.step != self.checkpoint_step:
-            self._save_checkpoint(reason)
+            self._save_checkpoint(reason, urgent=reason.startswith("signal"))
         self._report_steps()
         self._flush_record()
         self.state = state
@@ -536,6 +549,12 @@ class Trainer:
         event = ev.Finished(step=self.step, reason=reason, state=state, best_val_loss=self.best_val_loss)
         self._emit(event)
         return event
+
+    def _abandon(self) -> None:
+        self.state = "stopped"
+        with contextlib.suppress(OSError):
+            self.session.write_status(state="stopped", step=self.checkpoint_step or 0, reason="aborted", pid=None,
+                                      finished=time.time(), error=None)
 
     def _what_is_kept(self) -> str:
         if self.checkpoint_step is None:
