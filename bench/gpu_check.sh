@@ -88,7 +88,7 @@ else
 fi
 for module in numpy pytest textual; do
   if ! "$RUN" -c "import $module" 2> /dev/null; then
-    "$RUN" -m pip install -q "$module" >> "$OUT/install.log" 2>&1 ||
+    "$RUN" -m pip install -q --retries 0 --timeout 5 "$module" >> "$OUT/install.log" 2>&1 ||
       echo "note: $module is missing and could not be installed" | tee -a "$SUMMARY"
   fi
 done
