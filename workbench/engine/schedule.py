@@ -21,9 +21,9 @@ def learning_rate(
     if schedule == "constant":
         return base_lr
     if schedule == "decay":
-        # char-rnn multiplies the rate by decay_rate at the end of every epoch from
-        # epoch `decay_after` on.
-        decays = max(0, epoch - decay_after + 1)
+        # char-rnn multiplies the rate by decay_rate at the end of every epoch e (e = 1, 2,
+        # ...) with e >= decay_after; it never decays before the first epoch ends.
+        decays = max(0, epoch - max(decay_after, 1) + 1)
         return base_lr * decay_rate**decays
     if schedule == "cosine":
         if warmup_steps and step < warmup_steps:
