@@ -15,10 +15,13 @@ def resolve_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda"):
+    if name == "cuda" or name.startswith("cuda:"):
+        _, _, number = name.partition(":")
+        if number and not number.isdigit():
+            raise WorkbenchError(f"--device {name}: the CUDA device number must be a whole number, as in cuda:1")
         if not torch.cuda.is_available():
             raise WorkbenchError(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
-        index = int(name.split(":", 1)[1]) if ":" in name else 0
+        index = int(number) if number else 0
         if index >= torch.cuda.device_count():
             raise WorkbenchError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
         return torch.device(name)
