@@ -255,7 +255,7 @@ def test_a_signal_writes_the_checkpoint_before_the_slow_full_validation(tmp_path
         if isinstance(event, ev.StepsLogged) and event.step == 4 and not stop_at:
             stop_at.append(event.step)
             monkeypatch.setattr(trainer_module, "validation_loss", second_signal_during_validation)
-            trainer.send(cmd.Stop(reason="signal SIGTERM"))
+            trainer.send(cmd.Stop(reason="signal SIGTERM", urgent=True))
 
     trainer.subscribe(stop_on_a_signal)
     with pytest.raises(KeyboardInterrupt):

@@ -331,7 +331,7 @@ def _run_headless(session: Session, *, corpus, command: str) -> int:
         print(f"\n{name} received: finishing the current step, saving a checkpoint, then validating it "
               "(again to abort; the checkpoint is written first)",
               file=sys.stderr, flush=True)
-        trainer.send(cmd.Stop(reason=f"signal {name}"))
+        trainer.send(cmd.Stop(reason=f"signal {name}", urgent=True))
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:

@@ -26,10 +26,13 @@ class Resume(Command):
 
 @dataclass(frozen=True)
 class Stop(Command):
-    """Checkpoint, then end the run. `reason` ends up in the Finished event."""
+    """Checkpoint, then end the run. `reason` ends up in the Finished event. `urgent` (a
+    signal: the process may be killed within seconds) writes the checkpoint before its full
+    validation instead of after."""
 
     kind: ClassVar[str] = "stop"
     reason: str = "stopped"
+    urgent: bool = False
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def _draw_one(logits: Tensor, settings: SampleSettings, rng: random.Random) -> i
     vocab = logits.shape[0]
     k = settings.top_k if settings.top_k and settings.top_k < vocab else vocab
     values, candidates = torch.topk(logits, k)  # sorted, most likely first
-    values = values.tolist()
+    values, candidates = values.tolist(), candidates.tolist()
     best = values[0]
     if not math.isfinite(best):
         raise WorkbenchError("the model produced non-finite outputs; its weights are damaged: sample another checkpoint")
@@ -139,8 +139,8 @@ def _draw_one(logits: Tensor, settings: SampleSettings, rng: random.Random) -> i
     for index, weight in enumerate(weights):
         point -= weight
         if point < 0.0:
-            return candidates.tolist()[index]
-    return candidates.tolist()[len(weights) - 1]  # rounding left the point at the very end
+            return candidates[index]
+    return candidates[len(weights) - 1]  # rounding left the point at the very end
 
 
 def generate(model: "torch.nn.Module", vocab: list[str], settings: SampleSettings, *, num: int = 1, seed: int | None = None) -> list[str]:

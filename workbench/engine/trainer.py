@@ -147,6 +147,7 @@ class Trainer:
         self.first_loss: float | None = None
         self.evals_since_best = 0
         self.checkpoint_step: int | None = None
+        self._urgent_stop = False
         # We hold the lock, so any temporary file here is a dead writer's half checkpoint.
         for stale in session.checkpoints_dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
@@ -417,9 +418,9 @@ class Trainer:
 
     def _guard(self, loss: float) -> None:
         where = f"at step {self.step}"
-        kept = self._what_is_kept()
         if not math.isfinite(loss):
-            raise TrainingFailed(f"training loss became {loss} {where}; stopped, {kept}; try a lower --lr or --clip")
+            raise TrainingFailed(f"training loss became {loss} {where}; stopped, {self._what_is_kept()}; "
+                                 "try a lower --lr or --clip")
         if self.first_loss is None:
             self.first_loss = loss
         # A fresh model starts near a uniform guess's loss (ln V). A first interval far above
@@ -429,8 +430,8 @@ class Trainer:
                            else (uniform, "the loss of a uniform guess"))
         if self.config.explosion_guard and loss > 3 * reference:
             raise TrainingFailed(
-                f"training loss {loss:.3f} {where} exploded past 3x {what} ({reference:.3f}); stopped, {kept}; "
-                "try a lower --lr"
+                f"training loss {loss:.3f} {where} exploded past 3x {what} ({reference:.3f}); "
+                f"stopped, {self._what_is_kept()}; try a lower --lr"
             )
 
     # -- commands -------------------------------------------------------------------------
@@ -458,6 +459,7 @@ class Trainer:
 
     def _apply(self, command: cmd.Command) -> str | None:
         if isinstance(command, cmd.Stop):
+            self._urgent_stop = command.urgent
             return command.reason
         if isinstance(command, cmd.Pause):
             if self.state != "paused":
@@ -540,7 +542,7 @@ class Trainer:
 
     def _finish(self, reason: str, state: str, saved: bool = False) -> ev.Event:
         if not saved and self.step != self.checkpoint_step:
-            self._save_checkpoint(reason, urgent=reason.startswith("signal"))
+            self._save_checkpoint(reason, urgent=self._urgent_stop)
         self._report_steps()
         self._flush_record()
         self.state = state
@@ -569,13 +571,11 @@ class Trainer:
 
     def _fail(self, message: str) -> ev.Event:
         self.state = "failed"
-        try:
+        with contextlib.suppress(OSError):  # a full disk: viewers see the lock released and report a failure
             if hasattr(self, "_metrics"):
                 self._flush_record()
             self.session.write_status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
                                       finished=time.time())
-        except OSError:
-            pass  # a full disk: viewers see the dead trainer's lock released and report it failed
         event = ev.Failed(step=self.step, error=message)
         self._emit(event)
         return event
