@@ -551,12 +551,14 @@ def run_tui_bench(args: argparse.Namespace) -> int:
 
 
 def _tui_run_headless(argv: list[str], folder: Path, name: str, tmp: Path):
+    from workbench.engine.launcher import python_command
     from workbench.engine.session import Session
 
     log = tmp / f"{name}.log"
     with open(log, "wb") as out:
-        rc = subprocess.run([sys.executable, "-m", "workbench", "train", *argv, "--session", name, "--headless",
-                             "--sessions-dir", str(folder)], stdin=subprocess.DEVNULL, stdout=out,
+        rc = subprocess.run(python_command("workbench.cli:main", ["train", *argv, "--session", name, "--headless",
+                                                                  "--sessions-dir", str(folder)]),
+                            stdin=subprocess.DEVNULL, stdout=out,
                             stderr=subprocess.STDOUT, cwd=tmp).returncode
     if rc != 0:
         last = next((ln for ln in reversed(log.read_text(errors="replace").splitlines()) if ln.strip()), "no output")
@@ -568,11 +570,12 @@ def _tui_run_ui(argv: list[str], folder: Path, name: str, tmp: Path, steps: int)
     """`workbench train` (the app) in a detached tmux session of its own server; returns once
     its trainer has ended. Fails with the screen's last words if the app leaves early or the
     run makes no progress."""
+    from workbench.engine.launcher import python_command
     from workbench.engine.session import ACTIVE_STATES, Session
 
     server = ["tmux", "-L", f"workbench-bench-{os.getpid()}", "-f", "/dev/null"]
     command = "exec env -u COLUMNS -u LINES TERM=xterm-256color " + shlex.join(
-        [sys.executable, "-m", "workbench", "train", *argv, "--session", name, "--sessions-dir", str(folder)])
+        python_command("workbench.cli:main", ["train", *argv, "--session", name, "--sessions-dir", str(folder)]))
 
     def screen() -> str:
         r = subprocess.run([*server, "capture-pane", "-p", "-t", f"={name}:"], capture_output=True, text=True)

@@ -63,7 +63,8 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
 def finished_session(sessions_dir: Path, corpus_path: Path, name: str = "anna-fixed"):
     """A finished session from fixed metrics, samples and events files (no training)."""
     from workbench.engine.config import TrainConfig
-    from workbench.engine.session import Session, write_json_atomic
+    from workbench.engine.files import write_json_atomic
+    from workbench.engine.session import Session
 
     config = TrainConfig(corpus=str(corpus_path), hidden=128, layers=2, batch_size=32, seq_length=64,
                          max_steps=1000, device="cpu")

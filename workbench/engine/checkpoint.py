@@ -12,9 +12,10 @@ import pickle
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.files import UnsafeFile, fsync_dir, open_read, temporary_name, write_atomic
 
 FORMAT = "workbench-checkpoint"
 VERSION = 1
@@ -36,45 +37,30 @@ def load_first_good(paths: list[Path]) -> tuple[dict[str, Any], Path, list[str]]
     raise CheckpointError("; ".join(errors) or "no checkpoint to load")
 
 
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename is still atomic
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)  # someone may have deleted the folder by hand
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
+
+    def write(f: IO[bytes]) -> None:
+        try:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        full = not isinstance(exc, OSError) and _disk_is_full(tmp)
-        tmp.unlink(missing_ok=True)
-        if full:  # torch's zip writer reports a full disk as "unexpected pos ..."
-            raise OSError(errno.ENOSPC, f"No space left on device writing {path}") from exc
-        raise
-    fsync_dir(path.parent)
+        except OSError:
+            raise
+        except Exception as exc:
+            if _disk_is_full(f, path.parent):  # torch's zip writer reports a full disk as "unexpected pos ..."
+                raise OSError(errno.ENOSPC, f"No space left on device writing {path}") from exc
+            raise
+
+    write_atomic(path, write)
 
 
-def _disk_is_full(partial: Path) -> bool:
+def _disk_is_full(partial: IO[bytes], folder: Path) -> bool:
     """Whether a failed write most likely ran out of space: less room left than it had written."""
     try:
-        written = partial.stat().st_size
-        return shutil.disk_usage(partial.parent).free < max(written, 1 << 20)
+        written = os.fstat(partial.fileno()).st_size
+        return shutil.disk_usage(folder).free < max(written, 1 << 20)
     except OSError:
         return False
 
@@ -84,14 +70,14 @@ def link_atomically(source: Path, target: Path) -> None:
 
     A hard link costs no second write of a multi-megabyte file; where links are not
     supported the file is copied (still through a temporary name)."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = temporary_name(target)
     tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
+        os.link(source, tmp, follow_symlinks=False)
     except OSError:
-        import shutil
-
-        shutil.copyfile(source, tmp)
+        with open_read(source) as f:
+            write_atomic(target, lambda out: shutil.copyfileobj(f, out))
+        return
     os.replace(tmp, target)
     fsync_dir(target.parent)
 
@@ -114,14 +100,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     import torch
 
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with warnings.catch_warnings():
+        source = open_read(path)
+    except UnsafeFile as exc:
+        raise CheckpointError(str(exc)) from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        with source, warnings.catch_warnings():
             # torch warns on stderr about pickle protocols it does not expect; the error below
             # says what matters, on one line
             warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            data = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"checkpoint {path} holds objects other than tensors and plain values and was refused "

@@ -8,7 +8,9 @@ The protocol is one JSON object per line each way. A request is a command dict
 (`commands.command_from_dict`, e.g. {"kind": "pause"}) or {"kind": "ping"}; the reply is
 {"ok": true, ...} or {"ok": false, "error": "..."}. No network port: the socket is mode 0600
 in a 0700 folder, so only the owning user reaches it (over SSH as well). When nobody is
-connected it costs the trainer one thread blocked in accept().
+connected it costs the trainer one thread blocked in select(). A client has REQUEST_SECONDS
+to send each request, and idle connections give way to new ones, so nobody can lock out the
+owner's commands by holding connections open.
 
 Pure Python: a client never imports torch.
 """
@@ -18,6 +20,8 @@ import hashlib
 import json
 import os
 import socket
+import socketserver
+import struct
 import sys
 import tempfile
 import threading
@@ -35,7 +39,12 @@ SOCKET_NAME = "control.sock"
 MAX_REQUEST = 64 * 1024
 """Bytes in one request line; a longer one is refused (and its connection closed)."""
 MAX_CONNECTIONS = 32
-"""Clients served at once; each costs a thread while connected."""
+"""Connections open at once; each costs a thread while connected. A new one beyond this closes
+the connection that has been idle longest."""
+REQUEST_SECONDS = 10.0
+"""A client's time to send each complete request line (the CLI and the app send one at once)."""
+REPLY_SECONDS = 5.0
+"""A client's time to take a reply before its connection is dropped."""
 # sun_path holds 108 bytes on Linux and 104 on macOS, NUL included.
 _SUN_PATH_MAX = 103
 _PROC_FD = Path("/proc/self/fd")
@@ -137,17 +146,18 @@ def parse_command(data: Any) -> cmd.Command:
 class ControlServer:
     """Serves control requests for `trainer` until closed. Use it only while holding the
     session lock (the trainer's `run(while_locked=...)`): the lock holder owns the socket
-    path, so a socket file found at start is a dead trainer's and is replaced."""
+    path, so a socket file found at start is a dead trainer's and is replaced.
+
+    A client gets REQUEST_SECONDS to send each request line. When MAX_CONNECTIONS are open,
+    a new client is served and the one that has waited longest for its next request is closed,
+    so connections held open (by a stuck or hostile process) can never lock out a command."""
 
     def __init__(self, session: Session, trainer: Any) -> None:
         self.session = session
         self.trainer = trainer
         self.path = socket_path(session)
-        self._sock: socket.socket | None = None
+        self._server: _SocketServer | None = None
         self._identity: tuple[int, int] | None = None
-        self._closing = threading.Event()
-        self._clients: set[socket.socket] = set()
-        self._clients_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> "ControlServer":
@@ -156,51 +166,48 @@ class ControlServer:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(path.parent, 0o700)
         try:
-            path.unlink()
+            path.unlink()  # a link is removed itself, never its target
         except FileNotFoundError:
             pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with _Address(path) as address:
+            server = _SocketServer(address, self)
         try:
-            with _Address(path) as address:
-                sock.bind(address)
             os.chmod(path, 0o600)
-            sock.listen(8)
+            st = os.lstat(path)
         except OSError:
-            sock.close()
+            server.server_close()
             raise
-        st = os.stat(path)
         self._identity = (st.st_dev, st.st_ino)
-        self._sock = sock
+        self._server = server
         if path.parent != self.session.root:
             # Not where a client looks first: say where it is. (The trainer thread calls
             # start() before its own first status write, so this cannot race with it.)
             self.session.write_status(control_socket=str(path))
-        self._thread = threading.Thread(target=self._serve, name="workbench-control", daemon=True)
+        # One thread blocked in select() on the listening socket; a thread per connection.
+        self._thread = threading.Thread(target=self._serve, args=(server,), name="workbench-control", daemon=True)
         self._thread.start()
         return self
 
+    def _serve(self, server: "_SocketServer") -> None:
+        while not server.closing.is_set():
+            server.handle_request()
+
     def close(self) -> None:
         """Stop serving and remove the socket file (only if it is still ours)."""
-        if self._sock is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        self._closing.set()
-        sock, self._sock = self._sock, None
+        server.closing.set()
         try:
-            sock.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux
+            server.socket.shutdown(socket.SHUT_RDWR)  # wakes select() on Linux
         except OSError:
-            self._wake()
-        sock.close()
-        with self._clients_lock:
-            clients = list(self._clients)
-        for client in clients:
-            try:
-                client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            pass
+        server.close_connections()
         if self._thread is not None:
             self._thread.join(2.0)
+        server.server_close()
         try:
-            st = os.stat(self.path)
+            st = os.lstat(self.path)
             if (st.st_dev, st.st_ino) == self._identity:
                 self.path.unlink()
         except FileNotFoundError:
@@ -217,59 +224,6 @@ class ControlServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _wake(self) -> None:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, _Address(self.path) as address:
-                s.settimeout(0.5)
-                s.connect(address)
-        except OSError:
-            pass
-
-    def _serve(self) -> None:
-        sock = self._sock
-        while sock is not None and not self._closing.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                if self._closing.is_set():
-                    return
-                time.sleep(0.05)  # EMFILE and the like: do not spin
-                continue
-            with self._clients_lock:
-                crowded = len(self._clients) >= MAX_CONNECTIONS
-                if not crowded:
-                    self._clients.add(conn)
-            if crowded:
-                self._reply(conn, {"ok": False, "error": f"too many control connections (at most {MAX_CONNECTIONS})"})
-                conn.close()
-                continue
-            threading.Thread(target=self._serve_client, args=(conn,), name="workbench-control-client",
-                             daemon=True).start()
-
-    def _serve_client(self, conn: socket.socket) -> None:
-        buffer = b""
-        try:
-            while not self._closing.is_set():
-                newline = buffer.find(b"\n")
-                if newline < 0:
-                    if len(buffer) > MAX_REQUEST:
-                        self._reply(conn, {"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"})
-                        return
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                    continue
-                line, buffer = buffer[:newline], buffer[newline + 1:]
-                if line.strip():
-                    self._reply(conn, self.handle(line))
-        except Exception:  # a client that misbehaves or vanishes only loses its connection
-            pass
-        finally:
-            with self._clients_lock:
-                self._clients.discard(conn)
-            conn.close()
 
     def handle(self, line: bytes | str) -> dict[str, Any]:
         """The reply to one request line. Never raises."""
@@ -290,9 +244,140 @@ class ControlServer:
         except Exception as exc:  # pragma: no cover - a bug here must not end the run
             return {"ok": False, "error": f"internal error: {exc!r}"}
 
-    @staticmethod
-    def _reply(conn: socket.socket, reply: dict[str, Any]) -> None:
-        conn.sendall((json.dumps(reply) + "\n").encode())
+
+class _SocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True  # a client thread never keeps the trainer's process alive
+    block_on_close = False
+    request_queue_size = 64  # connections not yet accepted; a full backlog makes clients retry
+
+    def __init__(self, address: str, control: ControlServer) -> None:
+        self.control = control
+        self.closing = threading.Event()
+        self.waiting: dict[socket.socket, float] = {}  # open connections -> since when idle
+        self.lock = threading.Lock()
+        super().__init__(address, _ClientHandler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        if not _same_user(request):
+            return False
+        with self.lock:
+            if len(self.waiting) >= MAX_CONNECTIONS:
+                self._evict_longest_idle()
+            self.waiting[request] = time.monotonic()
+        return True
+
+    def _evict_longest_idle(self) -> None:
+        oldest = min(self.waiting, key=self.waiting.__getitem__)
+        del self.waiting[oldest]
+        _goodbye(oldest, f"closed: idle while {MAX_CONNECTIONS} control connections were open")
+
+    def set_idle(self, conn: socket.socket, idle: bool) -> bool:
+        """Mark a connection as waiting for a request (evictable) or busy; False once it was evicted."""
+        with self.lock:
+            if conn not in self.waiting and idle is False:
+                return False
+            if idle:
+                self.waiting[conn] = time.monotonic()
+            else:
+                self.waiting.pop(conn, None)
+            return True
+
+    def forget(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.waiting.pop(conn, None)
+
+    def close_connections(self) -> None:
+        with self.lock:
+            connections, self.waiting = list(self.waiting), {}
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that misbehaves or vanishes only loses its connection
+
+
+class _ClientHandler(socketserver.BaseRequestHandler):
+    """One connection: request lines in, one reply line out for each."""
+
+    server: _SocketServer
+
+    def handle(self) -> None:
+        conn, server = self.request, self.server
+        buffer = b""
+        deadline = time.monotonic() + REQUEST_SECONDS
+        try:
+            while not server.closing.is_set():
+                newline = buffer.find(b"\n")
+                if newline >= 0:
+                    line, buffer = buffer[:newline], buffer[newline + 1:]
+                    if not line.strip():
+                        continue
+                    if not server.set_idle(conn, False):
+                        return  # evicted meanwhile
+                    _reply(conn, server.control.handle(line))
+                    server.set_idle(conn, True)
+                    deadline = time.monotonic() + REQUEST_SECONDS
+                    continue
+                if len(buffer) > MAX_REQUEST:
+                    _reply(conn, {"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"})
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    _reply(conn, {"ok": False, "error": f"no complete request within {REQUEST_SECONDS:g} s; closing"})
+                    return
+                conn.settimeout(remaining)
+                try:
+                    chunk = conn.recv(65536)
+                except socket.timeout:
+                    continue  # the deadline check above answers and closes
+                if not chunk:
+                    return
+                buffer += chunk
+        except OSError:
+            pass
+        finally:
+            server.forget(conn)
+
+    def finish(self) -> None:
+        self.server.forget(self.request)
+
+
+def _reply(conn: socket.socket, reply: dict[str, Any]) -> None:
+    conn.settimeout(REPLY_SECONDS)  # a client that never reads cannot hold a thread forever
+    conn.sendall((json.dumps(reply) + "\n").encode())
+
+
+def _goodbye(conn: socket.socket, reason: str) -> None:
+    """Tell a connection why it is being closed (best effort), then close its stream."""
+    try:
+        conn.setblocking(False)
+        conn.send((json.dumps({"ok": False, "error": reason}) + "\n").encode())
+    except OSError:
+        pass
+    try:
+        conn.shutdown(socket.SHUT_RDWR)  # its handler's recv returns at once and it exits
+    except OSError:
+        pass
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """The peer runs as our user (or root). The socket's mode already ensures it; this is the
+    second lock on the door, where the platform can tell (Linux's SO_PEERCRED)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return True
+    try:
+        _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    except OSError:
+        return True
+    return uid in _served_uids()
+
+
+def _served_uids() -> set[int]:
+    return {os.getuid(), 0}
 
 
 # -- the client --------------------------------------------------------------------------------
@@ -338,20 +423,23 @@ def send_command(session: Session, command: cmd.Command | dict[str, Any], timeou
     the trainer refused it). Raises WorkbenchError when no trainer is listening."""
     data = command.to_dict() if isinstance(command, cmd.Command) else dict(command)
     sock = _connect(session, timeout)
+    detail = ""
     with sock:
         try:
             sock.sendall((json.dumps(data) + "\n").encode())
-            buffer = b""
+        except OSError as exc:
+            # The trainer may have closed the connection with its reason already written
+            # (read below): that reason is the one to report, not our broken pipe.
+            detail = f" ({exc.strerror or exc})"
+        buffer = b""
+        try:
             while b"\n" not in buffer:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 buffer += chunk
         except OSError as exc:
-            buffer = b""
-            detail = f" ({exc})"
-        else:
-            detail = ""
+            detail = detail or f" ({'timed out' if isinstance(exc, socket.timeout) else exc.strerror or exc})"
     line = buffer.split(b"\n", 1)[0]
     if not line:
         if session.lock_holder() is None:

@@ -1,21 +1,21 @@
 """Fetch a URL to a file, with a text progress bar, never leaving a half-written file behind.
 
-The bytes go to `<dest>.<pid>.part` in the destination folder and are renamed over `dest` only
-when complete, so an interrupted or failed download leaves the cache as it was, and two
-processes fetching the same corpus never write into each other's file.
+The bytes go to `.<dest>.<pid>.part` in the destination folder (files.write_atomic) and are
+renamed over `dest` only when complete, so an interrupted or failed download leaves the cache
+as it was, and two processes fetching the same corpus never write into each other's file.
 """
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 from workbench import __version__
+from workbench.engine.files import write_atomic
 
 _CHUNK = 64 * 1024
 _BAR_WIDTH = 24
@@ -45,34 +45,33 @@ def download(
     file.
     """
     dest = Path(dest)
-    part = dest.with_name(f"{dest.name}.{os.getpid()}.part")
     bar = _ProgressBar(dest.name, progress)
+    written = 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": f"workbench/{__version__}"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             total = _content_length(response)
-            written = 0
-            with open(part, "wb") as out:
+
+            def write(out: IO[bytes]) -> None:
+                nonlocal written
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     written += len(chunk)
                     bar.update(written, total)
-                out.flush()
-                os.fsync(out.fileno())  # the rename below must never expose an unwritten file
-        if total is not None and written != total:
-            raise DownloadError(f"incomplete download: got {written:,} of {total:,} bytes")
-        if written == 0:
-            raise DownloadError("the server sent an empty file")
-        os.replace(part, dest)
+                if total is not None and written != total:
+                    raise DownloadError(f"incomplete download: got {written:,} of {total:,} bytes")
+                if written == 0:
+                    raise DownloadError("the server sent an empty file")
+
+            # The bytes go to a hidden .part file beside `dest`, renamed over it only when complete.
+            write_atomic(dest, write, suffix=".part")
         bar.finish(written, total)
         return written
     except DownloadError:
         bar.abort()
-        _remove(part)
         raise
-    except BaseException as exc:  # KeyboardInterrupt too: never leave a .part behind
+    except BaseException as exc:  # KeyboardInterrupt too: write_atomic has removed the .part
         bar.abort()
-        _remove(part)
         if isinstance(exc, Exception):
             raise DownloadError(_short_reason(exc)) from exc
         raise
@@ -84,15 +83,6 @@ def _content_length(response: object) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        pass  # nothing better to do; the caller's error is the one that matters
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.files import UnsafeFile, open_read
 from workbench.engine.lock import lock_is_held
 from workbench.engine.session import ACTIVE_STATES, Session, parse_lines  # noqa: F401 - parse_lines re-exported
 
@@ -71,9 +72,11 @@ class _Tail:
     def read(self) -> tuple[list[dict[str, Any]], bool]:
         """New complete records, and whether the file turned out to be another one."""
         try:
-            f = open(self.path, "rb")
+            f = open_read(self.path)
         except FileNotFoundError:
             return [], bool(self.offset)
+        except UnsafeFile:  # a link or a FIFO planted in the session: never read through it
+            return [], False
         with f:
             st = os.fstat(f.fileno())
             identity = (st.st_dev, st.st_ino)

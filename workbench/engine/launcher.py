@@ -3,8 +3,9 @@ terminal session, so closing the terminal (or the SSH connection) that started i
 end it. Used by `workbench train/resume --detach` and by the terminal UI.
 
 The trainer is `workbench resume NAME --headless` (a session without a checkpoint starts from
-step 0); its output goes to SESSION/trainer.log, and the session folder is the only link
-back: status.json says how it goes, control.sock takes commands.
+step 0), in an interpreter that imports nothing from the caller's folder; its output goes to
+SESSION/trainer.log, and the session folder is the only link back: status.json says how it
+goes, control.sock takes commands.
 
 Pure Python: launching never imports torch in this process.
 """
@@ -18,23 +19,52 @@ import time
 from pathlib import Path
 
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.files import UnsafeFile, open_append, open_read
 from workbench.engine.session import Session
 
-LOG_NAME = "trainer.log"
+# `python -c` puts the current folder first on sys.path (as `-m` does): a numpy.py or a
+# workbench/ folder there would be imported instead of the real one, and run with the user's
+# rights. The child drops that entry before it imports anything of its own. (-I would do it
+# too, but it also drops PYTHONPATH and the user's site-packages, where workbench or torch
+# may be installed on purpose.)
+_BOOTSTRAP = (
+    "import sys\n"
+    "if not getattr(sys.flags, 'safe_path', False):\n"  # -P / PYTHONSAFEPATH (3.11+): no such entry
+    "    del sys.path[0]\n"
+    "from {module} import {function} as main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
 
 
-def log_path(session: Session) -> Path:
-    return session.root / LOG_NAME
+def python_command(target: str, args: list[str]) -> list[str]:
+    """The command line that runs `module:function(args)` in a fresh interpreter (this one's
+    executable, so the same virtual environment) without importing from the current folder."""
+    module, _, function = target.partition(":")
+    return [sys.executable, "-c", _BOOTSTRAP.format(module=module, function=function), *args]
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment for a child interpreter, less what would make it import from
+    the caller's folder: empty or relative PYTHONPATH entries (they mean the current folder).
+    Absolute entries, which someone set on purpose, stay."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if "PYTHONPATH" in env:
+        kept = [entry for entry in env["PYTHONPATH"].split(os.pathsep) if entry and os.path.isabs(entry)]
+        if kept:
+            env["PYTHONPATH"] = os.pathsep.join(kept)
+        else:
+            del env["PYTHONPATH"]
+    return env
 
 
 def last_log_line(session: Session) -> str:
     """The last non-empty line of trainer.log, without our error prefix (for one-line errors)."""
     try:
-        with open(log_path(session), "rb") as f:
+        with open_read(session.log_path) as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 8192))
             lines = f.read().decode("utf-8", errors="replace").splitlines()
-    except OSError:
+    except (OSError, UnsafeFile):
         return ""
     for line in reversed(lines):
         line = line.strip()
@@ -45,12 +75,11 @@ def last_log_line(session: Session) -> str:
 
 def trainer_command(session: Session, sessions_dir: Path, steps: int | None = None, epochs: float | None = None,
                     minutes: float | None = None) -> list[str]:
-    command = [sys.executable, "-m", "workbench", "resume", session.name, "--headless",
-               "--sessions-dir", str(Path(sessions_dir).resolve())]
+    args = ["resume", session.name, "--headless", "--sessions-dir", str(Path(sessions_dir).resolve())]
     for flag, value in (("--steps", steps), ("--epochs", epochs), ("--minutes", minutes)):
         if value is not None:
-            command += [flag, str(value)]
-    return command
+            args += [flag, str(value)]
+    return python_command("workbench.cli:main", args)
 
 
 def start_trainer(session: Session, sessions_dir: Path, steps: int | None = None, epochs: float | None = None,
@@ -58,15 +87,14 @@ def start_trainer(session: Session, sessions_dir: Path, steps: int | None = None
     """Start a detached trainer for `session` and return its pid once status.json says it is
     training (or after `wait` seconds, when it is still loading). Raises WorkbenchError (exit
     status 1) with the trainer's own last words when it exits before it gets there."""
-    log = log_path(session)
+    session.check_layout()  # trainer.log is appended to below: never through a link
+    log = session.log_path
     command = trainer_command(session, sessions_dir, steps, epochs, minutes)
-    with open(log, "ab") as out:
-        out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting a detached trainer ---\n".encode())
+    with open_append(log) as out:
+        out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting a detached trainer ---\n")
         out.flush()
-        os.chmod(log, 0o600)
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, cwd=os.getcwd(),
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                start_new_session=True, close_fds=True, env=child_environment())
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         status = session.read_status()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.files import UnsafeFile, open_update, read_bytes
 
 
 class SessionBusy(WorkbenchError):
@@ -29,16 +30,18 @@ def _describe(info: dict[str, Any] | None) -> str:
 
 def read_lock_info(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(Path(path).read_text() or "null")
-    except (OSError, ValueError):
+        info = json.loads(read_bytes(path) or b"null")
+    except (OSError, ValueError, UnsafeFile):
         return None
+    return info if isinstance(info, dict) else None
 
 
 def lock_is_held(path: Path) -> bool:
     """True when a live process holds the lock. Probes with a shared lock, which never
     blocks a holder and is dropped at once."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # Never through a link, and never blocking on a FIFO planted in its place.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
     try:
@@ -57,7 +60,7 @@ class SessionLock:
         self._fd: int | None = None
 
     def acquire(self, command: str = "workbench train", wait_seconds: float = 2.0) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_update(self.path)  # truncated below: never through a link to another file
         deadline = time.monotonic() + wait_seconds
         while True:
             try:

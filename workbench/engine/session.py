@@ -26,6 +26,8 @@ from typing import Any, Iterator
 from workbench.engine.checkpoint import CheckpointError, load_first_good  # torch only once one is loaded
 from workbench.engine.config import TrainConfig
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.files import (UnsafeFile, is_link, open_append, read_bytes, read_json, real_folder, refuse_link,
+                                    write_json_atomic, write_text_atomic)
 from workbench.engine.lock import lock_is_held, read_lock_info
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -43,16 +45,6 @@ def check_name(name: str) -> str:
             f"invalid session name {name!r}: use letters, digits, '.', '_' and '-' (at most 100), starting with a letter or digit"
         )
     return name
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 def parse_lines(data: bytes) -> list[dict[str, Any]]:
@@ -84,7 +76,7 @@ def parse_lines(data: bytes) -> list[dict[str, Any]]:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """All complete records; a torn last line (a kill mid-write) is skipped."""
     try:
-        data = Path(path).read_bytes()
+        data = read_bytes(path)
     except FileNotFoundError:
         return []
     return parse_lines(data[: data.rfind(b"\n") + 1])
@@ -105,7 +97,7 @@ class JsonlWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = open(path, "a", encoding="utf-8")
+        self._file = open_append(path)
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -134,6 +126,26 @@ class Session:
     events_path = property(lambda self: self.root / "events.jsonl")
     checkpoints_dir = property(lambda self: self.root / "checkpoints")
     lock_path = property(lambda self: self.root / "lock")
+    log_path = property(lambda self: self.root / "trainer.log")
+    """What a detached trainer prints (engine/launcher.py)."""
+
+    FILES = ("config.json", "corpus.json", "vocab.json", "status.json", "metrics.jsonl", "samples.jsonl",
+             "events.jsonl", "lock", "trainer.log")
+    """The regular files of a session folder."""
+
+    def check_layout(self) -> None:
+        """Refuse a session whose own files are links (or not files), before writing to it: a
+        trainer must never append to, truncate or delete in a folder the link points to."""
+        for name in self.FILES:
+            path = self.root / name
+            if is_link(path) or (path.exists() and not path.is_file()):
+                raise refuse_link(path, f"session {self.name!r}'s own {name}")
+        real_folder(self.checkpoints_dir, f"session {self.name!r}'s own checkpoints folder")
+
+    def checkpoints_folder(self) -> Path:
+        """The checkpoints folder, checked to be the session's own (not a link elsewhere) before
+        anything in it is deleted or replaced."""
+        return real_folder(self.checkpoints_dir, f"session {self.name!r}'s own checkpoints folder")
 
     # -- creation and opening -----------------------------------------------------------
     @classmethod
@@ -171,6 +183,8 @@ class Session:
     def read_config(self) -> TrainConfig:
         try:
             return TrainConfig.from_dict(read_json(self.config_path))
+        except UnsafeFile as exc:
+            raise WorkbenchError(f"session {self.name!r}: {exc}") from None
         except (OSError, ValueError, TypeError) as exc:
             raise WorkbenchError(f"session {self.name!r} has an unreadable config.json ({exc}); fix or remove that file") from None
 
@@ -214,16 +228,17 @@ class Session:
 
     def read_corpus_info(self) -> dict[str, Any]:
         try:
-            return read_json(self.corpus_path)
-        except (OSError, ValueError):
+            info = read_json(self.corpus_path)
+        except (OSError, ValueError, UnsafeFile):
             return {}
+        return info if isinstance(info, dict) else {}
 
     def read_status(self) -> dict[str, Any]:
         try:
             status = read_json(self.status_path)
             if isinstance(status, dict):
                 return status
-        except (OSError, ValueError):
+        except (OSError, ValueError, UnsafeFile):
             pass
         # Lost or damaged (status.json is rewritten atomically, so only a hand or a full disk
         # does this): what the history says, and "stopped" when there is something to resume.
@@ -242,7 +257,9 @@ class Session:
         status = self._status
         status.update(fields)
         status["updated"] = time.time()
-        write_json_atomic(self.status_path, status)
+        # Not fsynced: it is rewritten every log interval, and a lost one is rebuilt from the
+        # history (read_status).
+        write_json_atomic(self.status_path, status, durable=False)
         return status
 
     def live_status(self) -> dict[str, Any]:
@@ -290,20 +307,19 @@ class Session:
         for path in (self.metrics_path, self.samples_path, self.events_path):
             if not path.exists():
                 continue
-            records = read_jsonl(path)
+            raw = read_bytes(path)
+            records = parse_lines(raw[: raw.rfind(b"\n") + 1])
             keep = [r for r in records if r.get("step", 0) <= step]
-            raw = path.read_bytes()
             torn = raw.count(b"\n") != len(records) or (raw and not raw.endswith(b"\n"))
             if len(keep) != len(records) or torn:
                 dropped += len(records) - len(keep)
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8")
-                os.replace(tmp, path)
+                write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep))
         return dropped
 
     def summary(self) -> dict[str, Any]:
         """The fields `workbench sessions` shows."""
         try:
+            self.check_layout()
             config = self.read_config()
         except WorkbenchError as exc:
             return {"name": self.name, "state": "broken", "error": str(exc)}

@@ -109,6 +109,7 @@ class Trainer:
     def _setup(self) -> None:
         c = self.config
         session = self.session
+        session.check_layout()  # before anything is written: no file of it may lead elsewhere
         corpus = self._corpus or load_corpus(CorpusSpec(self._corpus_source(), c.encoding, c.keep_crlf), progress=None)
         vocab = session.read_vocab(fallback=corpus.vocab, repair=True)  # we hold the lock
         if corpus.vocab != vocab:
@@ -149,7 +150,7 @@ class Trainer:
         self.checkpoint_step: int | None = None
         self._urgent_stop = False
         # We hold the lock, so any temporary file here is a dead writer's half checkpoint.
-        for stale in session.checkpoints_dir.glob(".*.tmp"):
+        for stale in session.checkpoints_folder().glob(".*.tmp"):
             stale.unlink(missing_ok=True)
         resumed = session.has_checkpoint()
         if resumed:
@@ -260,6 +261,7 @@ class Trainer:
             step_path = self.session.checkpoint_path(self.step)
             save_checkpoint(step_path, payload)
             link_atomically(step_path, self.session.checkpoint_path("latest"))
+            self.session.checkpoints_folder()  # deletes only in the session's own folder
             for _, old in self.session.step_checkpoints()[: -self.config.keep_last]:
                 old.unlink(missing_ok=True)
         else:
