@@ -3,7 +3,7 @@
 A named corpus is a file `<name>.txt` found in the search path (`WORKBENCH_CORPORA`, then the
 folder of this package, then the user cache), downloaded from its URL when missing, or, for
 `python-help`, text that ships with the Python interpreter itself. Nothing here reads a corpus or
-touches the network: corpus.py loads, download.py fetches.
+touches the network: engine/corpus/load.py loads, engine/corpus/fetch.py fetches.
 """
 from __future__ import annotations
 
@@ -158,6 +158,23 @@ def download_dir() -> Path | None:
     except OSError:
         return None
     return cache if os.access(cache, os.W_OK) else None
+
+
+def listing() -> list[dict]:
+    """The catalog, for listings: name, title, description, url, builtin, cached, path."""
+    rows = []
+    for e in ENTRIES.values():
+        found = None if e.builtin else find_cached(e.name)
+        rows.append({
+            "name": e.name,
+            "title": e.title,
+            "description": e.description,
+            "url": url_for(e.name),
+            "builtin": e.builtin,
+            "cached": e.builtin or found is not None,  # a built-in is always there; it has no file
+            "path": str(found) if found else None,
+        })
+    return rows
 
 
 def builtin_text(name: str) -> str:

@@ -38,7 +38,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 def make_session(sessions_dir: Path, corpus_path: Path, name: str = "s", **overrides):
     """A session with a tiny model, created through the engine API."""
     from workbench.engine.config import TrainConfig
-    from workbench.engine.corpus import CorpusSpec, load_corpus
+    from workbench.engine.corpus.load import CorpusSpec, load_corpus
     from workbench.engine.session import Session
 
     settings = dict(corpus=str(corpus_path), hidden=32, layers=2, batch_size=8, seq_length=20, dropout=0.3,

@@ -99,8 +99,8 @@ def test_a_failing_baseline_is_one_line(tmp_path, capsys):
 
 
 def test_our_score_equals_the_baselines_final_eval(tmp_path):
-    from workbench.bench import score
-    from workbench.engine.corpus import CorpusSpec, load_corpus
+    from workbench.bench.throughput import score
+    from workbench.engine.corpus.load import CorpusSpec, load_corpus
     from workbench.models import CharRNN, ModelConfig
 
     seed = load_baseline_module()

@@ -20,19 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workbench.bench.encoding import make_large_text, measure_encoding
 from workbench.corpora import catalog
-from workbench.engine import corpus as corpus_mod
-from workbench.engine.corpus import (
-    Corpus,
-    CorpusSpec,
-    check_fits,
-    corpora_search_path,
-    encode_text,
-    known_corpora,
-    load_corpus,
-    make_large_text,
-    measure_encoding,
-)
+from workbench.corpora.catalog import listing as known_corpora
+from workbench.corpora.catalog import search_path as corpora_search_path
+from workbench.engine.corpus.checks import check_fits
+from workbench.engine.corpus.encode import encode_text
+from workbench.engine.corpus import load as load_module
+from workbench.engine.corpus.load import Corpus, CorpusSpec, load_corpus
 from workbench.engine.errors import CorpusError
 
 SHARED_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -132,7 +127,7 @@ def test_crlf_across_read_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     # Tiny read chunks put "\r" and "\n" of one CRLF in different chunks.
-    monkeypatch.setattr(corpus_mod, "_READ_CHUNK", chunk)
+    monkeypatch.setattr(load_module, "CHUNK_BYTES", chunk)
     text = "ab\r\ncd\r\r\n\rx\r\n\r\ny\r"
     c = load_corpus(CorpusSpec(str(write(tmp_path / "t.txt", text))))
     assert text_of(c) == "ab\ncd\r\n\rx\n\ny\r"  # a lone \r stays
@@ -455,7 +450,7 @@ def test_http_errors_leave_nothing(
 
 
 def test_truncated_download_leaves_nothing(tmp_path: Path) -> None:
-    from workbench.engine.download import DownloadError, download
+    from workbench.engine.corpus.fetch import DownloadError, download
 
     class Liar(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -494,7 +489,7 @@ def test_measure_encoding_small(tmp_path: Path) -> None:
 
 def test_modules_import_without_numpy_or_torch() -> None:
     code = (
-        "import sys, workbench.engine.corpus, workbench.corpora.catalog, workbench.engine.download;"
+        "import sys, workbench.engine.corpus.load, workbench.corpora.catalog, workbench.engine.corpus.fetch;"
         "bad = [m for m in ('torch', 'numpy', 'textual') if m in sys.modules];"
         "sys.exit(f'imported: {bad}' if bad else 0)"
     )

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from workbench.engine import control
+from workbench.engine.budget import set_budget
 from workbench.engine.control import ControlServer, send_command, socket_path
 from workbench.engine.launcher import child_environment, python_command, start_trainer
 from workbench.engine.lock import SessionLock
@@ -68,7 +69,8 @@ def test_the_apps_trainer_starts_from_a_folder_holding_a_workbench_package(tmp_p
     (fake / "__init__.py").write_text("raise SystemExit('the wrong workbench was imported')\n")
     monkeypatch.chdir(fake.parent)
     monkeypatch.delenv("PYTHONPATH", raising=False)
-    start_trainer(session, tmp_path / "sessions", steps=20)  # what the training screen calls
+    set_budget(session, 20, None, None)  # what the training screen calls
+    start_trainer(session, tmp_path / "sessions")
     _wait(lambda: _finished_at(session, 20), "the trainer the app started to finish")
     assert "wrong workbench" not in session.log_path.read_text()
 

@@ -5,7 +5,7 @@ import sys
 from support import REPO
 
 ENGINE_MODULES = ["workbench.engine.trainer", "workbench.engine.sampling", "workbench.engine.session",
-                  "workbench.engine.corpus", "workbench.engine.inference", "workbench.models", "workbench.cli"]
+                  "workbench.engine.corpus.load", "workbench.engine.inference", "workbench.models", "workbench.cli"]
 
 
 def test_engine_never_imports_textual():

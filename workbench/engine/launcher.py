@@ -2,8 +2,8 @@
 terminal session, so closing the terminal (or the SSH connection) that started it does not
 end it. Used by `workbench train/resume --detach` and by the terminal UI.
 
-The trainer is `workbench resume NAME --headless` (a session without a checkpoint starts from
-step 0), in an interpreter that imports nothing from the caller's folder; its output goes to
+The trainer is engine/runner.py's `main` (a session without a checkpoint starts from step 0),
+in an interpreter that imports nothing from the caller's folder; its output goes to
 SESSION/trainer.log, and the session folder is the only link back: status.json says how it
 goes, control.sock takes commands.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.files import UnsafeFile, open_append, open_read
-from workbench.engine.session import Session
+from workbench.engine.session import ACTIVE_STATES, Session
 
 # `python -c` puts the current folder first on sys.path (as `-m` does): a numpy.py or a
 # workbench/ folder there would be imported instead of the real one, and run with the user's
@@ -73,23 +73,18 @@ def last_log_line(session: Session) -> str:
     return ""
 
 
-def trainer_command(session: Session, sessions_dir: Path, steps: int | None = None, epochs: float | None = None,
-                    minutes: float | None = None) -> list[str]:
-    args = ["resume", session.name, "--headless", "--sessions-dir", str(Path(sessions_dir).resolve())]
-    for flag, value in (("--steps", steps), ("--epochs", epochs), ("--minutes", minutes)):
-        if value is not None:
-            args += [flag, str(value)]
-    return python_command("workbench.cli:main", args)
+def trainer_command(session: Session, sessions_dir: Path) -> list[str]:
+    return python_command("workbench.engine.runner:main", [str(Path(sessions_dir).resolve()), session.name])
 
 
-def start_trainer(session: Session, sessions_dir: Path, steps: int | None = None, epochs: float | None = None,
-                  minutes: float | None = None, *, wait: float = 120.0) -> int:
-    """Start a detached trainer for `session` and return its pid once status.json says it is
-    training (or after `wait` seconds, when it is still loading). Raises WorkbenchError (exit
-    status 1) with the trainer's own last words when it exits before it gets there."""
+def start_trainer(session: Session, sessions_dir: Path, *, wait: float = 120.0) -> int:
+    """Start a detached trainer for `session` (with the budget its config.json holds: see
+    budget.set_budget) and return its pid once status.json says it is training (or after
+    `wait` seconds, when it is still loading). Raises WorkbenchError (exit status 1) with the
+    trainer's own last words when it exits before it gets there."""
     session.check_layout()  # trainer.log is appended to below: never through a link
     log = session.log_path
-    command = trainer_command(session, sessions_dir, steps, epochs, minutes)
+    command = trainer_command(session, sessions_dir)
     with open_append(log) as out:
         out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting a detached trainer ---\n")
         out.flush()
@@ -98,7 +93,7 @@ def start_trainer(session: Session, sessions_dir: Path, steps: int | None = None
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         status = session.read_status()
-        if status.get("pid") == proc.pid and status.get("state") in ("running", "paused"):
+        if status.get("pid") == proc.pid and status.get("state") in ACTIVE_STATES:
             return _reaped_later(proc)
         code = proc.poll()
         if code is not None:

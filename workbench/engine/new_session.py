@@ -10,7 +10,9 @@ from typing import TextIO
 
 from workbench.corpora import catalog
 from workbench.engine.config import SampleSettings, TrainConfig
-from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
+from workbench.engine.corpus.checks import check_fits
+from workbench.engine.corpus.encode import encode_text
+from workbench.engine.corpus.load import Corpus, CorpusSpec, load_corpus
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session, check_name, unique_session_name
 
@@ -33,12 +35,20 @@ def prepare_corpus(config: TrainConfig, *, prime_given: bool, progress: TextIO |
             encode_text(config.sample.prime, corpus.vocab)
         except WorkbenchError as exc:
             raise WorkbenchError(f"--prime: {exc}") from None
-    elif any(ch not in set(corpus.vocab) for ch in config.sample.prime):
-        fallback = corpus.vocab[int(corpus.ids[0])]
+    elif fitting_prime(config.sample.prime, corpus) != config.sample.prime:
+        fallback = fitting_prime(config.sample.prime, corpus)
         notes.append(f"the default prime {SampleSettings().prime!r} uses characters this corpus lacks; "
                      f"samples start from {fallback!r}")
         config = replace(config, sample=replace(config.sample, prime=fallback))
     return config, corpus, notes
+
+
+def fitting_prime(prime: str, corpus: Corpus) -> str:
+    """`prime` when the corpus has every character of it, else the corpus's first character
+    (a prime the model can read, where the default "The " cannot be)."""
+    if set(prime) <= set(corpus.vocab):
+        return prime
+    return corpus.vocab[int(corpus.ids[0])]
 
 
 def check_new_name(sessions_dir: Path, name: str) -> None:
@@ -49,6 +59,8 @@ def check_new_name(sessions_dir: Path, name: str) -> None:
 
 
 def create_session(sessions_dir: Path, config: TrainConfig, corpus: Corpus, name: str | None = None) -> Session:
+    """The session folder for a checked config and its loaded corpus (a name is made up from
+    the corpus, the model and the time when none is given)."""
     name = name or unique_session_name(
         sessions_dir, f"{corpus.name}-{config.cell}{config.hidden}x{config.layers}-{time.strftime('%Y%m%d-%H%M%S')}")
     info = {"name": corpus.name, "origin": corpus.origin, "chars": len(corpus), "vocab_size": len(corpus.vocab),

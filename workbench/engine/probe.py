@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from workbench.engine.corpus import describe_unknown, read_text, unknown_chars  # noqa: F401 - re-exported
+from workbench.engine.corpus.encode import describe_unknown, unknown_chars
+from workbench.engine.corpus.text import read_text
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.units import LN2
 
@@ -63,7 +64,7 @@ def sampling_cut(probs: Sequence[float], top_k: int | None, top_p: float | None,
 def _ids(text: str, vocab: Sequence[str], device: "torch.device") -> "torch.Tensor":
     import torch
 
-    from workbench.engine.corpus import encode_text
+    from workbench.engine.corpus.encode import encode_text
 
     return torch.as_tensor(encode_text(text, list(vocab)).astype("int64"), device=device)
 

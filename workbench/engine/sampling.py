@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from workbench.engine.config import SampleSettings
-from workbench.engine.corpus import encode_text
+from workbench.engine.corpus.encode import encode_text
 from workbench.engine.errors import WorkbenchError
 from workbench.models.stepper import CharStepper
 

@@ -354,6 +354,12 @@ def iter_sessions(sessions_dir: Path) -> Iterator[Session]:
             yield Session(root)
 
 
+def list_sessions(sessions_dir: Path) -> list[dict[str, Any]]:
+    """Every session's summary (`Session.summary`), the most recently updated first."""
+    rows = [session.summary() for session in iter_sessions(sessions_dir)]
+    return sorted(rows, key=lambda r: r.get("updated") or 0, reverse=True)
+
+
 def any_trainer_running(sessions_dir: Path) -> bool:
     """Whether a live trainer holds the lock of any session in this folder."""
     return any(lock_is_held(session.lock_path) for session in iter_sessions(sessions_dir))

@@ -32,10 +32,13 @@ from workbench.corpora import catalog
 from workbench.engine import commands as cmd
 from workbench.engine import events as ev
 from workbench.engine.batches import WindowGrid
+from workbench.engine.budget import target_steps
 from workbench.engine.bus import EventBus
 from workbench.engine.checkpoint import CheckpointError, link_atomically, load_first_good, save_checkpoint
 from workbench.engine.config import SampleSettings, TrainConfig
-from workbench.engine.corpus import Corpus, CorpusSpec, check_fits, encode_text, load_corpus
+from workbench.engine.corpus.checks import check_fits
+from workbench.engine.corpus.encode import encode_text
+from workbench.engine.corpus.load import Corpus, CorpusSpec, load_corpus
 from workbench.engine.device import (describe_device, precision_name, precision_warning, resolve_device,
                                      resolve_precision)
 from workbench.engine.errors import WorkbenchError
@@ -160,7 +163,7 @@ class Trainer:
         self._samples = JsonlWriter(session.samples_path)
         self._events = JsonlWriter(session.events_path)
         self.params = self.model.num_parameters()
-        self.total_steps = self._target_steps()
+        self.total_steps = target_steps(self.config, self.steps_per_epoch)
         self.state = "running"
         self.session.write_status(
             state="running", pid=os.getpid(), step=self.step, epoch=self.epoch, device=f"{self.device} {self.precision}",
@@ -190,15 +193,6 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)  # seeds every CUDA device too
-
-    def _target_steps(self) -> int | None:
-        c = self.config
-        targets = []
-        if c.max_steps is not None:
-            targets.append(c.max_steps)
-        if c.max_epochs is not None:
-            targets.append(math.ceil(c.max_epochs * self.steps_per_epoch))
-        return min(targets) if targets else None
 
     # -- checkpoints ----------------------------------------------------------------------
     def _checkpoint_payload(self, val_loss: float | None) -> dict[str, Any]:

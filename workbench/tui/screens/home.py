@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Footer, Static
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session, iter_sessions
+from workbench.engine.session import ACTIVE_STATES, Session, list_sessions
 from workbench.tui.messages import SessionsListed
 from workbench.tui.modals.confirm import ConfirmModal
 from workbench.tui.screens.base import BaseScreen
@@ -26,11 +26,6 @@ COLUMNS = [("Name", "name"), ("State", "state"), ("Steps", "steps"), ("Epoch", "
            ("Model", "model"), ("Corpus", "corpus"), ("Updated", "updated")]
 STATE_STYLES = {"running": "bold $text-success", "paused": "bold $text-warning", "failed": "bold $text-error",
                 "broken": "bold $text-error", "finished": "$text-primary"}
-
-
-def list_sessions(sessions_dir: Path) -> list[dict[str, Any]]:
-    rows = [s.summary() for s in iter_sessions(sessions_dir)]
-    return sorted(rows, key=lambda r: r.get("updated") or 0, reverse=True)
 
 
 def row_cells(r: dict[str, Any]) -> list[Any]:

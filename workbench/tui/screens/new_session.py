@@ -132,10 +132,10 @@ class NewSessionScreen(BaseScreen):
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        from workbench.engine.corpus import known_corpora
+        from workbench.corpora.catalog import listing
 
         d = TrainConfig()
-        corpora = known_corpora()
+        corpora = listing()
         options = []
         for c in corpora:
             where = "built-in" if c["builtin"] else ("cached" if c["cached"] else "will download")

@@ -16,6 +16,7 @@ from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from workbench.engine import commands as cmd
+from workbench.engine.budget import given, set_budget, spent, steps_done
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.follow import SessionFollower
@@ -162,7 +163,8 @@ class TrainingScreen(BaseScreen):
         from workbench.engine.launcher import start_trainer
 
         try:
-            pid = start_trainer(self.session, self.sessions_dir, **self.budget)
+            set_budget(self.session, **self.budget)
+            pid = start_trainer(self.session, self.sessions_dir)
         except WorkbenchError as exc:
             self.post_message(TrainerFailed(str(exc)))
         else:
@@ -267,9 +269,9 @@ class TrainingScreen(BaseScreen):
         """Start a trainer; first ask for a new step target when the budget is spent."""
         if self.active:
             return
-        status = self.session.read_status()
-        step = int(status.get("checkpoint_step") or status.get("step") or 0)
-        if not any(v is not None for v in self.budget.values()) and _budget_spent(self.session, status):
+        status = self.session.live_status()
+        step = steps_done(status)
+        if not given(**self.budget) and self._budget_spent(status):
             def chosen(target: int | None) -> None:
                 if target is not None:
                     self.budget = {"steps": target, "epochs": None, "minutes": None}
@@ -281,6 +283,13 @@ class TrainingScreen(BaseScreen):
             self.app.push_screen(BudgetModal(step, step * 2 if step else 1000), chosen)
             return
         self._start_now()
+
+    def _budget_spent(self, status: dict[str, Any]) -> bool:
+        """True when a resume without a new budget would end at once (as `workbench resume` sees it)."""
+        try:
+            return spent(self.session.read_config(), status) is not None
+        except WorkbenchError:
+            return False
 
     def _start_now(self) -> None:
         self.start = True
@@ -336,18 +345,6 @@ class TrainingScreen(BaseScreen):
                 self.stop_trainer()
 
         self.app.push_screen(QuitModal(self.session.name), chosen)
-
-
-def _budget_spent(session: Session, status: dict[str, Any]) -> bool:
-    """True when a resume without a new budget would end at once (as `workbench resume` sees it)."""
-    try:
-        config = session.read_config()
-    except WorkbenchError:
-        return False
-    step = int(status.get("checkpoint_step") or status.get("step") or 0)
-    if config.max_steps is not None and step >= config.max_steps:
-        return True
-    return config.max_epochs is not None and float(status.get("epoch") or 0) >= config.max_epochs
 
 
 def _settings(value: dict[str, Any], current: SampleSettings | None) -> SampleSettings:

@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+from workbench.engine.errors import WorkbenchError
+
+DEFAULTS = (("hidden", 512, 256), ("batch_size", 128, 64), ("steps", 20, 60))
+"""(name, default, default with --tui): the UI's cost is measured on a lighter model."""
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,3 +36,22 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
                    help="only measure training throughput with the terminal UI open (in a 100x30 tmux pane) "
                         "against headless, at the same settings, alternating two runs of each")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+
+
+def apply_defaults(args: argparse.Namespace) -> None:
+    for name, plain, with_tui in DEFAULTS:
+        if getattr(args, name, None) is None:
+            setattr(args, name, with_tui if args.tui else plain)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    for name in ("hidden", "layers", "batch_size", "seq_length", "steps", "sample_chars"):
+        value = getattr(args, name)
+        if value < 1:
+            raise WorkbenchError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.encoding_mb < 0:
+        raise WorkbenchError(f"--encoding-mb must be 0 (skip) or more, got {args.encoding_mb}")
+    if args.minutes is not None and not (args.minutes > 0 and math.isfinite(args.minutes)):
+        raise WorkbenchError(f"--minutes must be a positive number, got {args.minutes}")
+    if args.threads is not None and args.threads < 1:
+        raise WorkbenchError(f"--threads must be at least 1, got {args.threads}")

@@ -1,25 +1,62 @@
-"""Fetch a URL to a file, with a text progress bar, never leaving a half-written file behind.
+"""Getting a named corpus onto this machine: downloaded once into the corpora cache, with a text
+progress bar, never leaving a half-written file behind.
 
 The bytes go to `.<dest>.<pid>.part` in the destination folder (files.write_atomic) and are
 renamed over `dest` only when complete, so an interrupted or failed download leaves the cache
 as it was, and two processes fetching the same corpus never write into each other's file.
+urllib is imported only when a download starts.
 """
 from __future__ import annotations
 
+import hashlib
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO, TextIO
 
 from workbench import __version__
+from workbench.corpora import catalog
+from workbench.engine.errors import CorpusError
 from workbench.engine.files import write_atomic
 
 _CHUNK = 64 * 1024
 _BAR_WIDTH = 24
 _REDRAW_SECONDS = 0.1
+
+
+def fetch(entry: catalog.Entry, *, allow_download: bool, progress: TextIO | None) -> tuple[Path, str]:
+    """Download a named corpus into the cache; return its path and a note. CorpusError, naming
+    where to put the file by hand, when downloads are off or fail."""
+    folder = catalog.download_dir()
+    dest = (folder or catalog.package_dir()) / f"{entry.name}.txt"
+    url = catalog.url_for(entry.name)
+    where = ", or ".join([u for u in [url, *entry.alt_urls] if u])
+    put = (
+        f"put the text of {entry.title} ({where}) at {dest} "
+        f"or in a folder listed in {catalog.SEARCH_ENV}"
+    )
+    if not allow_download:
+        raise CorpusError(f"corpus '{entry.name}' is not cached and downloads are off: {put}")
+    if folder is None:
+        reason = f"no writable folder: {catalog.package_dir()} and {catalog.user_cache_dir()}"
+        raise CorpusError(f"corpus '{entry.name}' could not be downloaded ({reason}): {put}")
+    if url is None:  # only a catalog mistake gets here
+        raise CorpusError(f"corpus '{entry.name}' has no download URL: {put}")
+    try:
+        n_bytes = download(url, dest, progress=progress)
+    except DownloadError as exc:
+        raise CorpusError(
+            f"corpus '{entry.name}' is not cached and could not be downloaded ({exc.reason}): "
+            f"{put}"
+        ) from exc
+    note = f"downloaded {n_bytes / 1e6:.1f} MB from {url} to {dest}"
+    if entry.sha256 and url == entry.url:
+        digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+        if digest != entry.sha256:
+            # Upstream may have re-saved the file; the text is still usable, so warn, not fail.
+            note += " (its sha256 differs from the copy workbench knows; upstream may have changed)"
+    return dest, note
 
 
 class DownloadError(Exception):
@@ -44,6 +81,8 @@ def download(
     Raises DownloadError on any network, HTTP or file-system failure, after removing the partial
     file.
     """
+    import urllib.request  # with ssl: loaded only when a download starts
+
     dest = Path(dest)
     bar = _ProgressBar(dest.name, progress)
     written = 0
@@ -87,6 +126,8 @@ def _content_length(response: object) -> int | None:
 
 def _short_reason(exc: BaseException) -> str:
     """Turn urllib's nested exceptions into a few words a user can act on."""
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}".strip()
     if isinstance(exc, urllib.error.URLError):

@@ -1,0 +1,230 @@
+"""The command line's grammar: every subcommand and its options, with the defaults of the
+engine's own dataclasses. Building it imports nothing heavy (no torch, no numpy)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from workbench.bench.args import add_bench_arguments
+from workbench.engine.config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, SampleSettings, TrainConfig
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import default_sessions_dir
+
+DESCRIPTION = "Train character-level language models live, in the terminal or headless."
+SCORE_DEFINITION = ("The text is fed to the model one character after another from a zero hidden state "
+                    "(dropout off); every character after the first is predicted from those before it, and "
+                    "the score is the mean of -log2 p over those predicted characters (bits per character).")
+
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but its errors follow our one-line convention."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise WorkbenchError(f"{message} (see `{self.prog} --help`)")
+
+
+def _budget_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("budget (the first reached ends the run)")
+    g.add_argument("--steps", type=int, help="total target steps of the session (resume continues up to it)")
+    g.add_argument("--epochs", type=float, help="total target epochs of the session")
+    g.add_argument("--minutes", type=float, help="wall-clock minutes for this run")
+    p.add_argument("--headless", action="store_true", help="print progress lines instead of opening the terminal UI")
+    p.add_argument("--detach", action="store_true",
+                   help="train in the background and return at once (`workbench attach`, `pause`, `stop` reach it)")
+
+
+def _sessions_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sessions-dir", type=Path, default=None,
+                   help="where sessions live (default: $WORKBENCH_SESSIONS or ./sessions)")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="workbench", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=_version())
+    # Its own dest: a subcommand's --sessions-dir default would overwrite a shared one.
+    parser.add_argument("--sessions-dir", dest="home_sessions_dir", metavar="DIR", type=Path, default=None,
+                        help="where sessions live, for the terminal UI's home screen (default: $WORKBENCH_SESSIONS or ./sessions)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    _add_train_parser(sub)
+    rs = sub.add_parser("resume", help="continue a session from its latest checkpoint",
+                        description="Continue a session exactly where it stopped.")
+    rs.add_argument("name", help="session name")
+    _sessions_arg(rs)
+    _budget_args(rs)
+    _add_sample_parser(sub)
+    ls = sub.add_parser("sessions", help="list sessions", description="List sessions, most recently updated first.")
+    _sessions_arg(ls)
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_control_parsers(sub)
+    _add_inspect_parsers(sub)
+    op = sub.add_parser("open", help="show a session in the terminal UI without training it",
+                        description="Show a session (its chart, samples and events) in the terminal UI; r resumes training.")
+    op.add_argument("name", help="session name")
+    _sessions_arg(op)
+    b = sub.add_parser("bench", help="measure speed and quality on this machine",
+                       description="Measure training, evaluation and sampling speed, optionally against the reference baseline.")
+    add_bench_arguments(b)
+    return parser
+
+
+def _add_train_parser(sub: Any) -> None:
+    d = TrainConfig()
+    t = sub.add_parser("train", help="start a new training session", description="Start a new training session.")
+    t.add_argument("--corpus", required=True, help="a UTF-8 text file, or a known corpus: anna, tinyshakespeare, python-help")
+    t.add_argument("--session", help="session name (default: derived from corpus, model and time)")
+    _sessions_arg(t)
+    c = t.add_argument_group("corpus")
+    c.add_argument("--encoding", default=d.encoding, help="text encoding of the corpus (default %(default)s)")
+    c.add_argument("--keep-crlf", action="store_true", help="keep CRLF line endings instead of turning them into LF")
+    c.add_argument("--val-frac", type=float, default=d.val_frac, help="last fraction held out for validation (default %(default)s)")
+    m = t.add_argument_group("model")
+    m.add_argument("--cell", choices=CELLS, default=d.cell, help="recurrent cell (default %(default)s)")
+    m.add_argument("--hidden", type=int, default=d.hidden, help="units per layer (default %(default)s)")
+    m.add_argument("--layers", type=int, default=d.layers, help="recurrent layers (default %(default)s)")
+    m.add_argument("--dropout", type=float, default=d.dropout, help="dropout (default %(default)s)")
+    _add_optimisation_args(t.add_argument_group("optimisation"), d)
+    r = t.add_argument_group("hardware")
+    r.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    r.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="fp32, bf16 (bfloat16 autocast) or auto: bf16 on CPUs with native bfloat16, else fp32 (default %(default)s)")
+    r.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
+    r.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    _add_monitoring_args(t.add_argument_group("monitoring"), d)
+    g = t.add_argument_group("guards")
+    g.add_argument("--patience", type=int, default=None, help="stop after this many checkpoints without a better validation loss")
+    g.add_argument("--no-explosion-guard", action="store_true", help="do not stop when the loss exceeds 3x the first")
+    _budget_args(t)
+
+
+def _add_optimisation_args(o: Any, d: TrainConfig) -> None:
+    o.add_argument("--batch-size", type=int, default=d.batch_size, help="rows per batch (default %(default)s)")
+    o.add_argument("--seq-length", type=int, default=d.seq_length, help="characters per row per step (default %(default)s)")
+    o.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
+    o.add_argument("--weight-decay", type=float, default=d.weight_decay, help="(default %(default)s)")
+    o.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
+                   help="constant, cosine (warmup then cosine to --min-lr-frac) or decay (char-rnn's per-epoch decay) (default %(default)s)")
+    o.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="cosine warmup steps (default %(default)s)")
+    o.add_argument("--min-lr-frac", type=float, default=d.min_lr_frac, help="cosine floor as a fraction of --lr (default %(default)s)")
+    o.add_argument("--decay-rate", type=float, default=d.decay_rate, help="decay schedule factor per epoch (default %(default)s)")
+    o.add_argument("--decay-after", type=int, default=d.decay_after, help="decay schedule starts after this many epochs (default %(default)s)")
+    o.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clip, 0 for none (default %(default)s)")
+    o.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
+
+
+def _add_monitoring_args(e: Any, d: TrainConfig) -> None:
+    s = d.sample
+    e.add_argument("--log-every", type=int, default=d.log_every, help="steps per progress report (default %(default)s)")
+    e.add_argument("--eval-every", type=int, default=d.eval_every, help="steps per cheap validation estimate, 0 for none (default %(default)s)")
+    e.add_argument("--eval-batches", type=int, default=d.eval_batches, help="validation batches in the estimate (default %(default)s)")
+    e.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="steps per checkpoint with a full validation pass, 0 for only at the end (default %(default)s)")
+    e.add_argument("--keep-last", type=int, default=d.keep_last, help="step checkpoints kept besides latest and best (default %(default)s)")
+    e.add_argument("--sample-every", type=int, default=d.sample_every, help="steps per sample, 0 for none (default %(default)s)")
+    e.add_argument("--sample-length", type=int, default=s.length, help="(default %(default)s)")
+    e.add_argument("--sample-top-k", type=int, default=s.top_k, help="(default %(default)s)")
+    e.add_argument("--sample-top-p", type=float, default=None, help="(default off)")
+    e.add_argument("--sample-temperature", type=float, default=s.temperature, help="(default %(default)s)")
+    e.add_argument("--prime", default=None, help=f"prime text for samples (default {s.prime!r})")
+
+
+def _add_sample_parser(sub: Any) -> None:
+    s = SampleSettings()
+    sm = sub.add_parser("sample", help="generate text from a session's checkpoint",
+                        description="Generate text from a session's checkpoint.")
+    sm.add_argument("name", help="session name")
+    _sessions_arg(sm)
+    sm.add_argument("--prime", default=None, help="text to start from (default: the session's sample prime)")
+    sm.add_argument("--length", type=int, default=s.length, help="characters to generate (default %(default)s)")
+    sm.add_argument("--top-k", type=int, default=s.top_k, help="0 for no limit (default %(default)s)")
+    sm.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold (default off)")
+    sm.add_argument("--temperature", type=float, default=s.temperature, help="(default %(default)s)")
+    sm.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
+    sm.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    sm.add_argument("--num", type=int, default=1, help="samples drawn side by side in one batch (default %(default)s)")
+    sm.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    sm.add_argument("--json", action="store_true", help="print the samples as JSON instead of streaming them")
+
+
+def _version() -> str:
+    from workbench import __version__
+
+    return f"workbench {__version__}"
+
+
+def sessions_dir(args: argparse.Namespace) -> Path:
+    folder = Path(args.sessions_dir) if getattr(args, "sessions_dir", None) else default_sessions_dir()
+    return checked_sessions_dir(folder)
+
+
+def checked_sessions_dir(folder: Path) -> Path:
+    if folder.exists() and not folder.is_dir():
+        raise WorkbenchError(f"the sessions folder {folder} is a file, not a folder; "
+                             "give a folder with --sessions-dir or WORKBENCH_SESSIONS (it is made when missing)")
+    return folder
+
+
+def _add_control_parsers(sub: Any) -> None:
+    ps = sub.add_parser("ps", help="list running trainers", description="List the trainers running now.")
+    _sessions_arg(ps)
+    ps.add_argument("--all", action="store_true", help="also list sessions whose trainer died or failed")
+    ps.add_argument("--json", action="store_true", help="machine-readable output")
+
+    pa = sub.add_parser("pause", help="pause a running trainer", description="Pause a running trainer after its current step.")
+    pa.add_argument("name", help="session name")
+    _sessions_arg(pa)
+
+    st = sub.add_parser("stop", help="checkpoint and stop a running trainer",
+                        description="Save a checkpoint, then end the trainer's run; waits until it has exited.")
+    st.add_argument("name", help="session name")
+    _sessions_arg(st)
+    st.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for it to exit (default %(default)s)")
+
+    at = sub.add_parser("attach", help="watch a session's training", description="Open the terminal UI on a session, "
+                        "following its trainer live with full control (d detaches, the training goes on); with "
+                        "--headless or without a terminal, print its progress lines instead (Ctrl-C detaches).")
+    at.add_argument("name", help="session name")
+    _sessions_arg(at)
+    at.add_argument("--headless", action="store_true", help="print progress lines instead of opening the terminal UI")
+
+
+
+def _add_inspect_parsers(sub: Any) -> None:
+    sd = sub.add_parser("studio", help="generate, probe and score text in the terminal UI",
+                        description="Open the sample studio on a session: generate with any settings and "
+                                    "checkpoint, see the next-character distribution, score a passage.")
+    sd.add_argument("name", help="session name")
+    _sessions_arg(sd)
+    sd.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    sd.add_argument("--device", default="cpu",
+                    help="where the studio runs the model: cpu, auto, cuda, cuda:N or mps (default %(default)s: "
+                         "it leaves the accelerator to training)")
+
+    pr = sub.add_parser("probe", help="the model's next-character probabilities after a prime",
+                        description="Show the characters the model expects after a prime text, most likely first "
+                                    "(the prime is fed from a zero hidden state).")
+    pr.add_argument("name", help="session name")
+    _sessions_arg(pr)
+    pr.add_argument("--prime", required=True, help="the text before the character to predict")
+    pr.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    pr.add_argument("--top", type=int, default=10, help="characters to show (default %(default)s)")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    pr.add_argument("--json", action="store_true", help="JSON with the top characters and the full distribution")
+
+    sc = sub.add_parser("score", help="bits per character of a text under a session's model",
+                        description="Score a text file under a session's model. " + SCORE_DEFINITION +
+                                    " The file is read like a corpus: UTF-8, CRLF -> LF unless --keep-crlf.")
+    sc.add_argument("name", help="session name")
+    sc.add_argument("file", help="a text file, or - for standard input")
+    _sessions_arg(sc)
+    sc.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
+    sc.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    sc.add_argument("--skip-unknown", action="store_true",
+                    help="drop characters the model never saw (with a note) instead of refusing the text")
+    sc.add_argument("--keep-crlf", action="store_true", help="keep CRLF line endings instead of turning them into LF")
+    sc.add_argument("--encoding", default="utf-8", help="text encoding of the file (default %(default)s)")
+    sc.add_argument("--json", action="store_true", help="machine-readable output")
+
+

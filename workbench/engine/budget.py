@@ -1,0 +1,69 @@
+"""How long a session trains: its step and epoch targets (totals for the session) and its
+minutes (for one run). The one place that says when a budget is spent, for the trainer, the
+command line and the terminal UI alike. Pure Python."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from workbench.engine.config import TrainConfig
+from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import Session
+
+
+def target_steps(config: TrainConfig, steps_per_epoch: int | None) -> int | None:
+    """The step at which the budget ends a run: the first of --steps and --epochs reached
+    (None: no step or epoch limit). An epoch target needs the epoch's length in steps."""
+    targets = []
+    if config.max_steps is not None:
+        targets.append(config.max_steps)
+    if config.max_epochs is not None and steps_per_epoch:
+        targets.append(math.ceil(config.max_epochs * steps_per_epoch))
+    return min(targets) if targets else None
+
+
+def steps_done(status: dict[str, Any]) -> int:
+    """Where a resume starts: the step of the last checkpoint (else the last step reported)."""
+    try:
+        return int(status.get("checkpoint_step") or status.get("step") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def spent(config: TrainConfig, status: dict[str, Any]) -> str | None:
+    """What a resume without a new budget would meet at once ("its target of 300 steps"), or None."""
+    step = steps_done(status)
+    if config.max_steps is not None and step >= config.max_steps:
+        return f"its target of {config.max_steps:,} steps"
+    if config.max_epochs is not None:
+        per_epoch = status.get("steps_per_epoch")
+        target = target_steps(TrainConfig(max_epochs=config.max_epochs), per_epoch if isinstance(per_epoch, int) else None)
+        reached = step >= target if target is not None else _epoch(status) >= config.max_epochs
+        if reached:
+            return f"its target of {config.max_epochs:g} epochs"
+    return None
+
+
+def _epoch(status: dict[str, Any]) -> float:
+    value = status.get("epoch")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def given(steps: int | None, epochs: float | None, minutes: float | None) -> bool:
+    return steps is not None or epochs is not None or minutes is not None
+
+
+def set_budget(session: Session, steps: int | None, epochs: float | None, minutes: float | None) -> TrainConfig:
+    """The session's budget for its next run, saved: a budget given replaces the old one
+    entirely; none keeps the old one (the minutes too: another run of as many minutes).
+    WorkbenchError when it is spent already, so that no trainer starts only to stop at once."""
+    config = session.read_config()
+    if given(steps, epochs, minutes):
+        config = config.with_budget(steps, epochs, minutes).validate()
+    met = spent(config, session.live_status())
+    if met:
+        step = steps_done(session.live_status())
+        raise WorkbenchError(f"session {session.name!r} is at step {step:,}, which already meets {met}; "
+                             "give a larger --steps (or --epochs / --minutes) to continue")
+    session.write_config(config)
+    return config

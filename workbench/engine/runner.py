@@ -1,0 +1,92 @@
+"""A trainer's process: one session trained here, in the foreground, until it ends.
+
+    train_here(session)          # `workbench train/resume --headless` call this
+    python -c ... runner:main    # what the launcher starts for `--detach` and the terminal UI
+
+Progress goes to stdout as lines (engine/narrate.py), warnings to stderr; the control socket
+is served while the session is ours; Ctrl-C, SIGTERM and SIGHUP finish the current step, save
+a checkpoint and end the run (a second one aborts at once, the checkpoint written already).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import IO, Sequence
+
+from workbench.engine import commands as cmd
+from workbench.engine import events as ev
+from workbench.engine.control import ControlServer
+from workbench.engine.corpus.load import Corpus
+from workbench.engine.errors import reporting_errors
+from workbench.engine.narrate import Narrator
+from workbench.engine.session import Session
+from workbench.engine.trainer import Trainer
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class ProgressPrinter:
+    """A trainer subscriber that prints the run's lines as they happen."""
+
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+        self.out, self.err = out or sys.stdout, err or sys.stderr
+        self.narrator = Narrator()
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Failed):
+            return  # said once, as the process's error line, when the run returns
+        for line in self.narrator.event(event.to_dict()):
+            print(line.text, file=self.err if line.severity == "warning" else self.out, flush=True)
+
+
+class _StopOnSignal:
+    """While entered: the first stop signal asks the trainer to stop after this step (urgently:
+    the checkpoint is written before its validation, since a scheduler's kill may follow within
+    seconds); a second one raises KeyboardInterrupt, which abandons the run at once."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.received: list[str] = []
+        self.previous: dict[int, object] = {}
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.received:
+            raise KeyboardInterrupt
+        self.received.append(name)
+        print(f"\n{name} received: finishing the current step, saving a checkpoint, then validating it "
+              "(again to abort; the checkpoint is written first)", file=sys.stderr, flush=True)
+        self.trainer.send(cmd.Stop(reason=f"signal {name}", urgent=True))
+
+    def __enter__(self) -> "_StopOnSignal":
+        self.previous = {sig: signal.signal(sig, self) for sig in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def train_here(session: Session, *, corpus: Corpus | None = None, command: str = "workbench train") -> int:
+    """Train `session` in this process until its budget, a stop or a failure; the exit status
+    (1 when the run failed, with its reason as the last line on stderr)."""
+    trainer = Trainer(session, corpus=corpus, command=command)
+    trainer.subscribe(ProgressPrinter())
+    with _StopOnSignal(trainer):
+        final = trainer.run(while_locked=ControlServer(session, trainer))
+    if isinstance(final, ev.Failed):
+        print(f"workbench: error: {final.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The background trainer's entry (engine/launcher.py): `SESSIONS_DIR NAME`."""
+    parser = argparse.ArgumentParser(prog="workbench trainer", description="Train one session (started by workbench).")
+    parser.add_argument("sessions_dir", type=Path)
+    parser.add_argument("name")
+    args = parser.parse_args(argv)
+    return reporting_errors(lambda: train_here(Session.open(args.sessions_dir, args.name), command="workbench resume"))
