@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from workbench.models.cells import CELLS
 from workbench.models.dropout import fast_dropout
 
-CELLS = ("lstm", "gru", "rnn")
 _MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 Hidden = tuple[Tensor, ...]  # (h, c) for an LSTM, (h,) otherwise; each (layers, batch, hidden)

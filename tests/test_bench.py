@@ -101,7 +101,7 @@ def test_a_failing_baseline_is_one_line(tmp_path, capsys):
 def test_our_score_equals_the_baselines_final_eval(tmp_path):
     from workbench.bench.throughput import score
     from workbench.engine.corpus.load import CorpusSpec, load_corpus
-    from workbench.models import CharRNN, ModelConfig
+    from workbench.models.charrnn import CharRNN, ModelConfig
 
     seed = load_baseline_module()
     seed.DEVICE = torch.device("cpu")  # it picks cuda by itself where there is one

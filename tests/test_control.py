@@ -13,7 +13,8 @@ import pytest
 
 from workbench.engine.control import ControlServer, send_command, socket_path
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.follow import SessionFollower, parse_lines
+from workbench.engine.follow import SessionFollower
+from workbench.engine.session import parse_lines
 from workbench.engine.lock import SessionLock
 from workbench.engine.session import Session, read_jsonl
 

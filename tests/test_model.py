@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.models import CharRNN, ModelConfig
+from workbench.models.charrnn import CharRNN, ModelConfig
 from workbench.models.dropout import fast_dropout
 from workbench.models.stepper import CharStepper
 

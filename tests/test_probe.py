@@ -12,7 +12,8 @@ from support import make_session, run_trainer, small_text
 from workbench.cli import main
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.inference import load_model
-from workbench.engine.probe import next_char_distribution, read_text_file, sampling_cut, score_text, surprisal
+from workbench.engine.corpus.text import read_text as read_text_file
+from workbench.engine.probe import next_char_distribution, sampling_cut, score_text, surprisal
 from workbench.engine.sampling import filter_logits
 
 ODD = "\u2603"  # a snowman: in no corpus of ours

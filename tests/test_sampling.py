@@ -4,7 +4,7 @@ import torch
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.sampling import filter_logits, generate, sample_stream
-from workbench.models import CharRNN, ModelConfig
+from workbench.models.charrnn import CharRNN, ModelConfig
 
 VOCAB = list(" abcdefghij")
 

@@ -1,9 +1,9 @@
 """Untrusted text (samples, events) is made safe before it reaches the screen."""
-from rich.markup import render
 from textual.content import Content
 
-from workbench.tui.text import clean, clean_markup, loss_text, one_line
-from workbench.tui.widgets.loss_chart import downsample, smooth
+from workbench.engine.formats import loss_text
+from workbench.tui.text import clean, one_line
+from workbench.tui.widgets.loss_chart import Series
 from workbench.tui.widgets.sample_panel import SampleView
 
 NASTY = "line one\r\nline two\rthree \x1b[31mred\x1b[0m [bold]not bold[/bold] \x07bell\x00 \u202eevil\ttab"
@@ -16,12 +16,6 @@ def test_clean_removes_every_control_character_but_newline():
     assert text.startswith("line one\nline two\nthree ")
     assert "\u241b[31mred" in text  # ESC shown as its control picture, the rest kept
     assert "[bold]not bold[/bold]" in text  # markup is left as text by clean()
-
-
-def test_clean_markup_renders_literally():
-    rendered = render(clean_markup(NASTY))
-    assert "[bold]not bold[/bold]" in rendered.plain
-    assert not rendered.spans  # nothing was interpreted as style
 
 
 def test_one_line_flattens_and_cuts():
@@ -45,6 +39,26 @@ def test_loss_text_units():
     assert loss_text(None) == "-" and loss_text(float("nan")) == "-"
 
 
+def downsample(xs, ys, limit):
+    """A series' points averaged down to `limit`, as the chart draws them."""
+    series = Series()
+    for x, y in zip(xs, ys):
+        series.append(x, y)
+    return series.sampled(limit)
+
+
+def smooth(ys, weight):
+    """The reference: TensorBoard-style exponential moving average, debiased at the start."""
+    if weight <= 0:
+        return list(ys)
+    out, last, norm = [], 0.0, 0.0
+    for y in ys:
+        last = weight * last + (1 - weight) * y
+        norm = weight * norm + (1 - weight)
+        out.append(last / norm)
+    return out
+
+
 def test_downsample_keeps_the_last_point_and_the_limit():
     xs = list(range(10_000))
     ys = [float(x) for x in xs]
@@ -54,14 +68,16 @@ def test_downsample_keeps_the_last_point_and_the_limit():
     assert downsample([1, 2], [3, 4], 300) == ([1, 2], [3, 4])
 
 
-def test_smooth_is_debiased_and_off_at_zero():
-    assert smooth([2.0, 2.0, 2.0], 0.9) == [2.0, 2.0, 2.0]
-    assert smooth([1.0, 5.0], 0.0) == [1.0, 5.0]
+def test_smoothing_is_debiased_and_off_at_zero():
+    for ys, weight in (([2.0, 2.0, 2.0], 0.9), ([1.0, 5.0], 0.0)):
+        series = Series()
+        for i, y in enumerate(ys):
+            series.append(float(i), y)
+        series.set_smoothing(weight)
+        assert series.sampled(300)[1] == smooth(ys, weight) == ([2.0, 2.0, 2.0] if weight else [1.0, 5.0])
 
 
 def test_series_smoothing_and_buckets_match_the_plain_computation():
-    from workbench.tui.widgets.loss_chart import Series
-
     series = Series()
     ys = [float((i * 7919) % 13) for i in range(1000)]
     for i, y in enumerate(ys):

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from workbench.engine.errors import WorkbenchError
-
-CELLS = ("lstm", "gru", "rnn")
+from workbench.engine.typecheck import accepts, describe, field_types
+from workbench.models.cells import CELLS
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine", "decay")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -37,12 +37,13 @@ class SampleSettings:
     def validate(self) -> "SampleSettings":
         if self.length < 1:
             raise WorkbenchError(f"sample length must be at least 1, got {self.length}")
+        # In the settings' own words (not flags): the CLI, the studio and the socket share them.
         if self.top_k is not None and self.top_k < 0:
-            raise WorkbenchError(f"--top-k must be 0 (off) or positive, got {self.top_k}")
+            raise WorkbenchError(f"top-k must be 0 (off) or positive, got {self.top_k}")
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise WorkbenchError(f"--top-p must be in (0, 1], got {self.top_p}")
+            raise WorkbenchError(f"top-p must be in (0, 1], got {self.top_p}")
         if not self.temperature > 0.0 or not math.isfinite(self.temperature):
-            raise WorkbenchError(f"--temperature must be a positive number, got {self.temperature}")
+            raise WorkbenchError(f"the temperature must be a positive number, got {self.temperature}")
         if not self.prime:
             raise WorkbenchError("the prime text is empty; give at least one character with --prime")
         return self
@@ -190,26 +191,16 @@ class TrainConfig:
         return replace(self, max_steps=steps, max_epochs=epochs, max_minutes=minutes)
 
 
-_JSON_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-_TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false"}
-
-
 def _typed_fields(cls: type, data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """The keys of `data` that `cls` knows (others, from older or newer versions, are
     ignored), each checked against its field's type: a hand-edited config.json with
     "hidden": "abc" is a ValueError naming the field, not a TypeError deep in training."""
     checked = {}
-    for f in fields(cls):
-        if f.name not in data or f.name == "sample":
+    for name, allowed in field_types(cls).items():
+        if name not in data:
             continue
-        value = data[f.name]
-        kind, _, optional = str(f.type).partition(" | ")  # annotations are strings here
-        allowed = _JSON_TYPES.get(kind)
-        ok = (value is None and optional == "None") or (
-            allowed is not None and isinstance(value, allowed) and (kind == "bool" or not isinstance(value, bool))
-        )
-        if allowed is not None and not ok:
-            raise ValueError(f"{prefix}{f.name} should be {_TYPE_WORDS[kind]}"
-                             f"{' or null' if optional == 'None' else ''}, not {json.dumps(value)}")
-        checked[f.name] = float(value) if kind == "float" and value is not None else value
+        value = data[name]
+        if not accepts(allowed, value):
+            raise ValueError(f"{prefix}{name} should be {describe(allowed, plain=True)}, not {json.dumps(value)}")
+        checked[name] = float(value) if float in allowed and value is not None else value
     return checked

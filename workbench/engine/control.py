@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from workbench.engine import commands as cmd
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
+from workbench.engine.typecheck import accepts, describe, field_types
 
 SOCKET_NAME = "control.sock"
 MAX_REQUEST = 64 * 1024
@@ -91,31 +91,6 @@ class _Address:
 
 
 # -- requests --------------------------------------------------------------------------------
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _allowed_types(hint: Any) -> tuple[type, ...]:
-    args = typing.get_args(hint)
-    return args if args else (hint,)
-
-
-def _check_value(name: str, value: Any, hint: Any) -> None:
-    """JSON gives any type; the trainer compares and does arithmetic on these, and a TypeError
-    there would end the run. Ints pass for floats; bools pass for nothing but bool."""
-    allowed = _allowed_types(hint)
-    if value is None and type(None) in allowed:
-        return
-    if isinstance(value, bool):
-        ok = bool in allowed
-    elif isinstance(value, int):
-        ok = int in allowed or float in allowed
-    else:
-        ok = any(isinstance(value, t) for t in allowed if isinstance(t, type) and t is not type(None))
-    if not ok:
-        names = " or ".join("null" if t is type(None) else getattr(t, "__name__", str(t)) for t in allowed)
-        raise ValueError(f"{name!r} must be {names}, got {json.dumps(value)}")
-
-
 def parse_command(data: Any) -> cmd.Command:
     """A command from a request dict, with every field type-checked; ValueError if unusable."""
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
@@ -125,9 +100,7 @@ def parse_command(data: Any) -> cmd.Command:
     if cls is None:
         known = ", ".join(["ping", *cmd.COMMAND_TYPES])
         raise ValueError(f"unknown command {kind!r} (known: {known})")
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    types = field_types(cls)
     names = {f.name for f in fields(cls)}
     extra = sorted(set(data) - names - {"kind"})
     if extra:
@@ -136,9 +109,9 @@ def parse_command(data: Any) -> cmd.Command:
                and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise ValueError(f"command {kind!r} needs {', '.join(map(repr, missing))}")
-    for name in names:
-        if name in data:
-            _check_value(name, data[name], hints[name])
+    for name, allowed in types.items():
+        if name in data and not accepts(allowed, data[name]):
+            raise ValueError(f"{name!r} must be {describe(allowed, plain=False)}, got {json.dumps(data[name])}")
     return cmd.command_from_dict(data)
 
 

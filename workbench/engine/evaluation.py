@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.engine.batches import WindowGrid
-from workbench.engine.units import LN2, bits_per_char  # noqa: F401 - re-exported
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from typing import Any
 
 from workbench.engine.files import UnsafeFile, open_read
 from workbench.engine.lock import lock_is_held
-from workbench.engine.session import ACTIVE_STATES, Session, parse_lines  # noqa: F401 - parse_lines re-exported
+from workbench.engine.session import ACTIVE_STATES, Session, parse_lines
 
 
 @dataclass

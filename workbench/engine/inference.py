@@ -1,4 +1,4 @@
-"""Loading a session's model for sampling, on any device.
+"""Loading a session's model for sampling, probing and scoring, on any device.
 
 Checkpoints are saved with tensors on the CPU side of `map_location`, so a session trained
 on a GPU loads on a CPU-only machine."""
@@ -11,7 +11,7 @@ from workbench.engine.checkpoint import load_first_good
 from workbench.engine.device import describe_device, resolve_device
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
-from workbench.models import CharRNN, ModelConfig
+from workbench.models.charrnn import CharRNN, ModelConfig
 
 
 def resolve_checkpoint(session: Session, which: str) -> list[Path]:
@@ -41,3 +41,4 @@ def load_model(session: Session, which: str = "latest", device: str = "auto") ->
     info = {"step": data["step"], "which": which, "device": describe_device(dev), "path": str(path),
             "val_loss": data.get("val_loss"), "warnings": errors}
     return model, list(data["vocab"]), info
+

@@ -8,19 +8,17 @@ nothing to be predicted from and is not scored. The mean over the scored charact
 text's bits per character. This is how the validation loss is measured too (hidden carried from
 zeros), in bits instead of nats.
 
-torch is imported inside the functions that compute, so the pure helpers here (reading a text
-file, finding characters a vocabulary lacks, the top-k / top-p cut) cost nothing to import.
+torch is imported inside the functions that compute, so the pure helper here (the top-k / top-p
+cut) costs nothing to import.
 """
 from __future__ import annotations
 
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from workbench.engine.corpus.encode import describe_unknown, unknown_chars
-from workbench.engine.corpus.text import read_text
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.units import LN2
 
@@ -31,11 +29,6 @@ CHUNK = 16_384  # positions per forward: bounds the (chunk x vocab) logits of a 
 
 
 # -- pure helpers (no torch) -----------------------------------------------------------------
-def read_text_file(path: str | Path, *, keep_crlf: bool = False, encoding: str = "utf-8") -> tuple[str, list[str]]:
-    """A text file read by the corpus rules (see corpus.read_text)."""
-    return read_text(path, encoding=encoding, keep_crlf=keep_crlf)
-
-
 def sampling_cut(probs: Sequence[float], top_k: int | None, top_p: float | None, temperature: float = 1.0) -> int:
     """How many of the characters, `probs` sorted from the most likely down, the sampler can draw
     with these settings: the same rule as `sampling.filter_logits` (temperature first, then the

@@ -29,9 +29,9 @@ from workbench.engine.errors import WorkbenchError
 from workbench.engine.files import (UnsafeFile, is_link, open_append, read_bytes, read_json, real_folder, refuse_link,
                                     write_json_atomic, write_text_atomic)
 from workbench.engine.lock import lock_is_held, read_lock_info
+from workbench.models.cells import count_parameters
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-STATES = ("created", "running", "paused", "stopped", "finished", "failed")
 ACTIVE_STATES = ("running", "paused")
 
 
@@ -80,16 +80,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     return parse_lines(data[: data.rfind(b"\n") + 1])
-
-
-def count_parameters(vocab_size: int, cell: str, hidden: int, layers: int) -> int:
-    """Parameter count of models.CharRNN without importing torch."""
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
-    total = 0
-    for layer in range(layers):
-        inputs = vocab_size if layer == 0 else hidden
-        total += gates * hidden * (inputs + hidden + 2)
-    return total + hidden * vocab_size + vocab_size
 
 
 class JsonlWriter:

@@ -12,7 +12,7 @@ from textual.binding import Binding
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
-from workbench.tui.commands import ScreenActions
+from workbench.tui.palette import ScreenActions
 from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.training import TrainingScreen
 from workbench.tui.text import one_line

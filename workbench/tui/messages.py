@@ -45,3 +45,85 @@ class CommandSent(Message):
 
     what: str
     reply: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the sample studio ------------------------------------------------------------------------
+@dataclass
+class ModelReady(Message):
+    which: str
+    step: int
+    device: str
+    val_loss: float | None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SampleChunk(Message):
+    run: int
+    pieces: list[str]
+
+
+@dataclass
+class GenerationEnded(Message):
+    run: int
+    chars: int
+    seconds: float
+    step: int
+
+
+@dataclass
+class SampleSaved(Message):
+    path: str
+
+
+# -- the probe --------------------------------------------------------------------------------
+@dataclass
+class ProbeResult(Message):
+    prime: str
+    probs: list[tuple[str, float]]
+    step: int
+
+
+@dataclass
+class SurprisalResult(Message):
+    text: str
+    bits: list[float | None]
+    mean_bits: float
+    scored: int
+    unknown: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class PassageLoaded(Message):
+    path: str
+    text: str
+    notes: list[str] = field(default_factory=list)
+
+
+# -- the new-session form ---------------------------------------------------------------------
+@dataclass
+class Created(Message):
+    session: Any  # workbench.engine.session.Session
+    notes: list[str]
+
+
+@dataclass
+class CreateFailed(Message):
+    error: str
+    field: str | None
+
+
+# -- run comparison ---------------------------------------------------------------------------
+@dataclass
+class RunsDescribed(Message):
+    """Each run's settings (flattened config, plus a few status fields), in run order."""
+
+    settings: dict[str, dict[str, Any]]
+    chars_per_step: dict[str, int]
+
+
+@dataclass
+class RunRecords(Message):
+    """New metrics records of the runs: name -> (records, reset)."""
+
+    records: dict[str, tuple[list[dict[str, Any]], bool]] = field(default_factory=dict)

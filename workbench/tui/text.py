@@ -1,18 +1,13 @@
-"""Pure helpers for the UI: making untrusted text safe to show, and formatting numbers.
+"""Pure helpers for the UI: making untrusted text safe to show, and the states in words.
+(Numbers are written by engine/formats.py, the same way as on the command line.)
 
 Samples come from a model trained on arbitrary text, so they may hold anything: carriage
 returns, escape sequences, bidi overrides, Rich markup. Nothing from a session file reaches the
-screen without `clean()`; widgets then show it as `rich.text.Text` (never parsed as markup),
-and `clean_markup()` exists for the few places that build markup strings.
+screen without `clean()`; widgets then show it as `rich.text.Text` or `Content` (never parsed
+as markup).
 """
 from __future__ import annotations
 
-import math
-import time
-
-from rich.markup import escape
-
-from workbench.engine.units import LN2
 
 # Characters that move the cursor or change how the rest of a line is drawn. Everything in
 # Unicode category Cc except newline, plus the invisible direction overrides (they reorder text
@@ -40,71 +35,10 @@ def clean(text: str) -> str:
     return text.translate(_TABLE)
 
 
-def clean_markup(text: str) -> str:
-    """`clean()`, then escaped for use inside a Rich markup string."""
-    return escape(clean(text))
-
-
 def one_line(text: str, limit: int = 200) -> str:
     """`clean()` on one line: newlines shown as '⏎', cut to `limit` characters."""
     flat = clean(text).replace("\n", "\u23ce")
     return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
-
-
-def bits(nats: float) -> float:
-    return nats / LN2
-
-
-def loss_text(nats: float | None, unit: str = "nats") -> str:
-    """'1.2345 (1.781 bpc)' style: both units, the chosen one first."""
-    if nats is None or not isinstance(nats, (int, float)) or not math.isfinite(nats):
-        return "-"
-    if unit == "bits":
-        return f"{bits(nats):.3f} bpc ({nats:.4f})"
-    return f"{nats:.4f} ({bits(nats):.3f} bpc)"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    seconds = int(max(0, seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    if h >= 48:
-        return f"{h // 24}d{h % 24:02d}h"
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def rate(chars_per_sec: float | None) -> str:
-    if not chars_per_sec:
-        return "-"
-    if chars_per_sec >= 1e6:
-        return f"{chars_per_sec / 1e6:.2f}M/s"
-    if chars_per_sec >= 1e3:
-        return f"{chars_per_sec / 1e3:.1f}k/s"
-    return f"{chars_per_sec:.0f}/s"
-
-
-def count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    if n >= 1e6:
-        return f"{n / 1e6:.1f}M"
-    if n >= 1e3:
-        return f"{n / 1e3:.0f}k"
-    return str(n)
-
-
-def when(timestamp: float | None) -> str:
-    if not timestamp:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
-
-
-def clock(timestamp: float | None) -> str:
-    if not timestamp:
-        return "--:--:--"
-    return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
 STATE_WORDS = {
@@ -118,7 +52,6 @@ STATE_WORDS = {
     "failed": "FAILED",
     "broken": "BROKEN",
 }
-ACTIVE = ("running", "paused")
 
 
 def state_word(state: str | None) -> str:

@@ -39,14 +39,6 @@ class EngineCheck(Validator):
         return self.success()
 
 
-def optional_int(text: str) -> int | None:
-    return int(text) if text else None
-
-
-def optional_float(text: str) -> float | None:
-    return float(text) if text else None
-
-
 def check_lr(lr: float) -> None:
     if not (math.isfinite(lr) and lr > 0):
         raise WorkbenchError(f"the learning rate must be a positive number, got {lr}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from workbench.tui.commands import ScreenActions
+from workbench.tui.palette import ScreenActions
 
 
 class BaseScreen(Screen):

@@ -3,42 +3,27 @@ or wall time) and their settings side by side, the differences highlighted. A th
 each session's folder, so runs still training keep drawing."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.follow import SessionFollower
 from workbench.engine.session import Session
+from workbench.tui.messages import RunRecords, RunsDescribed
 from workbench.tui.screens.base import BaseScreen
-from workbench.tui.text import bits, one_line
+from workbench.engine.units import bits_per_char
+from workbench.tui.text import one_line
 from workbench.tui.widgets.compare_chart import XLABELS, CompareChart
 
 POLL_SECONDS = 2.0
 HIGHLIGHT = "bold $text-warning"
 STATUS_KEYS = ("state", "steps", "best val (bpc)")  # how the run stands, not how it was set up: shown, never highlighted
-
-
-@dataclass
-class RunsDescribed(Message):
-    """Each run's settings (flattened config, plus a few status fields), in run order."""
-
-    settings: dict[str, dict[str, Any]]
-    chars_per_step: dict[str, int]
-
-
-@dataclass
-class RunRecords(Message):
-    """New metrics records of the runs: name -> (records, reset)."""
-
-    records: dict[str, tuple[list[dict[str, Any]], bool]] = field(default_factory=dict)
 
 
 def flat_settings(session: Session) -> dict[str, Any]:
@@ -48,7 +33,7 @@ def flat_settings(session: Session) -> dict[str, Any]:
     out["state"] = summary.get("state")
     out["steps"] = summary.get("steps")
     best = summary.get("best_val_loss")
-    out["best val (bpc)"] = round(bits(best), 4) if isinstance(best, (int, float)) else None
+    out["best val (bpc)"] = round(bits_per_char(best), 4) if isinstance(best, (int, float)) else None
     out["corpus name"] = summary.get("corpus")
     try:
         config = session.read_config().to_dict()

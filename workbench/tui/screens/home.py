@@ -18,7 +18,9 @@ from workbench.tui.messages import SessionsListed
 from workbench.tui.modals.confirm import ConfirmModal
 from workbench.tui.screens.base import BaseScreen
 from workbench.tui.shown import on_view
-from workbench.tui.text import ACTIVE, bits, count, one_line, state_word, when
+from workbench.engine.formats import count, when
+from workbench.engine.units import bits_per_char
+from workbench.tui.text import one_line, state_word
 
 REFRESH_SECONDS = 2.0
 # The most telling first: a narrow terminal scrolls the rest into view.
@@ -41,7 +43,7 @@ def row_cells(r: dict[str, Any]) -> list[Any]:
         Content.styled(state_word(state), STATE_STYLES.get(state, "")),
         f"{r.get('steps', 0) or 0:,}",
         str(r.get("epoch", "")),
-        f"{bits(best):.3f}" if isinstance(best, (int, float)) else "-",
+        f"{bits_per_char(best):.3f}" if isinstance(best, (int, float)) else "-",
         model,
         one_line(str(r.get("corpus", "")), 24),
         when(r.get("updated")),
@@ -198,7 +200,7 @@ class HomeScreen(BaseScreen):
         if row.get("state") == "broken":
             self.notify(f"Session {session.name} cannot be read: {row.get('error')}", severity="error")
             return
-        self.app.open_session(session, start=row.get("state") not in ACTIVE)  # type: ignore[attr-defined]
+        self.app.open_session(session, start=row.get("state") not in ACTIVE_STATES)  # type: ignore[attr-defined]
 
     def action_studio(self) -> None:
         session = self._selected_session()

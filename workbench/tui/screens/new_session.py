@@ -16,19 +16,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.message import Message
 from textual.validation import ValidationResult
 from textual.widgets import Button, Footer, Input, Label, LoadingIndicator, Select, Static
 
-from workbench.engine.config import CELLS, PRECISIONS, SCHEDULES, TrainConfig
+from workbench.engine.config import CELLS, DEVICES, PRECISIONS, SCHEDULES, TrainConfig
 from workbench.engine.errors import CorpusError, WorkbenchError
 from workbench.engine.session import check_name
+from workbench.tui.messages import Created, CreateFailed
 from workbench.tui.modals.prompt import EngineCheck
 from workbench.tui.screens.base import BaseScreen
 from workbench.tui.text import one_line
 
 PATH_CHOICE = "__path__"
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "small": ("small, for a CPU: lstm 128x2, batch 32, seq 64",
@@ -104,18 +103,6 @@ def check_field(name: str, value: Any) -> None:
     if name == "max_steps" or name == "max_epochs":
         base = replace(base, schedule="constant")
     replace(base, **{name: value}).validate()
-
-
-@dataclass
-class Created(Message):
-    session: Any  # workbench.engine.session.Session
-    notes: list[str]
-
-
-@dataclass
-class CreateFailed(Message):
-    error: str
-    field: str | None
 
 
 class NewSessionScreen(BaseScreen):

@@ -6,7 +6,6 @@ Both are computed by `workbench.engine.probe` (the functions `workbench probe` a
 score` call) in thread workers, on the studio's model, after a short pause in the typing."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from textual import work
@@ -14,44 +13,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, OptionList, Static, TabbedContent, TabPane, TextArea
 
-from workbench.engine.probe import describe_unknown, read_text_file, sampling_cut
+from workbench.engine.corpus.encode import describe_unknown
+from workbench.engine.corpus.text import read_text
+from workbench.engine.model_cache import ModelCache
+from workbench.engine.probe import next_char_distribution, sampling_cut, score_text
 from workbench.engine.session import Session
+from workbench.engine.units import LN2
+from workbench.tui.messages import PassageLoaded, ProbeResult, SurprisalResult
 from workbench.tui.screens.base import BaseScreen
-from workbench.tui.screens.studio import FIELD_LABELS, ModelCache, first_error, parse_fields, sample_fields
-from workbench.tui.text import LN2, one_line
+from workbench.tui.text import one_line
+from workbench.tui.widgets.sample_fields import FIELD_LABELS, first_error, parse_fields, sample_fields
 from workbench.tui.widgets.prob_bars import ProbBars, char_label
 from workbench.tui.widgets.surprisal_view import SurprisalView, legend
 
 PROBE_DEBOUNCE = 0.15  # seconds of quiet typing before the distribution is recomputed
 PASSAGE_DEBOUNCE = 0.4
 MAX_PASSAGE = 50_000  # characters of a passage scored and coloured here (`workbench score` takes any length)
-
-
-@dataclass
-class ProbeResult(Message):
-    prime: str
-    probs: list[tuple[str, float]]
-    step: int
-
-
-@dataclass
-class SurprisalResult(Message):
-    text: str
-    bits: list[float | None]
-    mean_bits: float
-    scored: int
-    unknown: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class PassageLoaded(Message):
-    path: str
-    text: str
-    notes: list[str] = field(default_factory=list)
 
 
 class ProbeScreen(BaseScreen):
@@ -137,8 +117,6 @@ class ProbeScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False, description="computing the next-character distribution")
     def probe(self, prime: str) -> None:
-        from workbench.engine.probe import next_char_distribution
-
         model, vocab, info = self.cache.get(self.which)
         self.post_message(ProbeResult(prime, next_char_distribution(model, vocab, prime), int(info["step"])))
 
@@ -212,7 +190,7 @@ class ProbeScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="passage", exit_on_error=False, description="reading the passage")
     def load_passage(self, path: str) -> None:
-        text, notes = read_text_file(path)
+        text, notes = read_text(path)
         if len(text) > MAX_PASSAGE:
             notes.append(f"only the first {MAX_PASSAGE:,} of {len(text):,} characters are shown and scored "
                          f"(`workbench score {self.session.name} FILE` scores all of it)")
@@ -238,8 +216,6 @@ class ProbeScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="score", exit_on_error=False, description="scoring the passage")
     def score(self, text: str) -> None:
-        from workbench.engine.probe import score_text
-
         model, vocab, info = self.cache.get(self.which)
         s = score_text(model, vocab, text, skip_unknown=True)
         self.post_message(SurprisalResult(text, s.bits, s.mean_bits, s.scored, s.unknown))

@@ -7,88 +7,32 @@ the worker threads, the first time a model is needed: opening the app never load
 from __future__ import annotations
 
 import random
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.message import Message
-from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.probe import describe_unknown, unknown_chars
+from workbench.engine.model_cache import ModelCache
 from workbench.engine.session import Session
-from workbench.tui.modals.prompt import EngineCheck
+from workbench.engine.units import bits_per_char
+from workbench.tui.messages import GenerationEnded, ModelReady, SampleChunk, SampleSaved
+from workbench.tui.modals.path_prompt import PathModal
 from workbench.tui.screens.base import BaseScreen
-from workbench.tui.text import bits, one_line
+from workbench.tui.screens.probe import ProbeScreen
+from workbench.tui.text import one_line
 from workbench.tui.widgets.sample_columns import SampleColumns
+from workbench.tui.widgets.sample_fields import FIELD_LABELS, first_error, parse_fields, sample_fields
 
 CHUNK_SECONDS = 0.05  # the generating thread posts what it has at most this often
-MAX_LENGTH = 50_000
-MAX_NUM = 4
-
-
-# -- models, shared by the studio's workers ------------------------------------------------------
-class ModelCache:
-    """Models loaded from a session's checkpoints ("latest", "best", "120"), shared by the
-    studio's and the probe's workers. Loading happens in the worker that first needs a model;
-    the lock makes a second worker wait for it rather than load it twice.
-
-    CPU threads: `threads` fixes the count; None chooses at every use: one while a trainer of
-    this sessions folder runs (it keeps every core busy, and several sampling threads would
-    wait on each other and on it), every core otherwise (one stream of a 512x2 model samples
-    ~1.7x faster on two cores than on one)."""
-
-    KEEP = 3
-
-    def __init__(self, session: Session, device: str = "cpu", threads: int | None = None) -> None:
-        self.session, self.device, self.threads = session, device, threads
-        self._lock = threading.Lock()
-        self._models: dict[str, tuple[Any, list[str], dict[str, Any]]] = {}
-        self._all_threads: int | None = None
-
-    def get(self, which: str) -> tuple[Any, list[str], dict[str, Any]]:
-        with self._lock:
-            self._choose_threads()
-            if which not in self._models:
-                from workbench.engine.inference import load_model  # torch, in this worker thread
-
-                self._models[which] = load_model(self.session, which, self.device)
-                for old in list(self._models)[: -self.KEEP]:
-                    del self._models[old]
-            model, vocab, info = self._models[which]
-            return model, vocab, {**info, "device": self._device_now(model)}
-
-    def _choose_threads(self) -> None:
-        import torch
-
-        from workbench.engine.session import any_trainer_running
-
-        if self._all_threads is None:
-            self._all_threads = torch.get_num_threads()  # torch's default: the usable cores
-        wanted = self.threads or (1 if any_trainer_running(self.session.root.parent) else self._all_threads)
-        if torch.get_num_threads() != wanted:
-            torch.set_num_threads(wanted)  # for the whole process: the app's only torch work
-
-    @staticmethod
-    def _device_now(model: Any) -> str:
-        from workbench.engine.device import describe_device
-
-        return describe_device(next(model.parameters()).device)
-
-    def forget(self) -> None:
-        """Drop every model: `latest` may name a newer file now."""
-        with self._lock:
-            self._models.clear()
 
 
 def checkpoint_options(session: Session, wanted: str | None = None) -> list[tuple[str, str]]:
@@ -103,129 +47,6 @@ def checkpoint_options(session: Session, wanted: str | None = None) -> list[tupl
     if wanted and wanted not in [v for _, v in options]:
         options.insert(0, (str(wanted), str(wanted)))  # loading it says what is wrong
     return options
-
-
-# -- messages from the workers -------------------------------------------------------------------
-@dataclass
-class ModelReady(Message):
-    which: str
-    step: int
-    device: str
-    val_loss: float | None
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SampleChunk(Message):
-    run: int
-    pieces: list[str]
-
-
-@dataclass
-class GenerationEnded(Message):
-    run: int
-    chars: int
-    seconds: float
-    step: int
-
-
-@dataclass
-class SampleSaved(Message):
-    path: str
-
-
-# -- fields ------------------------------------------------------------------------------------
-class PrimeCheck(Validator):
-    """A prime the model can read: not empty, every character in its vocabulary."""
-
-    def __init__(self, vocab: list[str]) -> None:
-        super().__init__()
-        self.vocab = vocab
-
-    def validate(self, value: str) -> ValidationResult:
-        if not value:
-            return self.failure("the prime needs at least one character")
-        unknown = unknown_chars(value, self.vocab) if self.vocab else []
-        if unknown:
-            return self.failure(f"{len(unknown)} character(s) the model never saw: {describe_unknown(unknown, 6)}")
-        return self.success()
-
-
-def _int_in(lo: int, hi: int, what: str) -> Callable[[int], None]:
-    def check(value: int) -> None:
-        if not lo <= value <= hi:
-            raise WorkbenchError(f"{what} must be from {lo:,} to {hi:,}, got {value:,}")
-    return check
-
-
-def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    return lambda text: parse(text) if text else None
-
-
-def _check_top_k(value: int | None) -> None:
-    if value is not None and value < 0:
-        raise WorkbenchError(f"top-k must be 0 (off) or positive, got {value}")
-
-
-def _check_top_p(value: float | None) -> None:
-    if value is not None and not 0.0 < value <= 1.0:
-        raise WorkbenchError(f"top-p must be in (0, 1], got {value}")
-
-
-def _check_temperature(value: float) -> None:
-    SampleSettings(temperature=value).validate()
-
-
-def _check_seed(value: int | None) -> None:
-    if value is not None and not 0 <= value < 2**62:
-        raise WorkbenchError(f"the seed must be from 0 to 2**62, got {value}")
-
-
-FIELD_LABELS = {"prime": "prime", "length": "length", "top_k": "top-k", "top_p": "top-p", "temperature": "temp",
-                "seed": "seed", "num": "num"}
-
-
-def sample_fields(values: dict[str, str], vocab: list[str]) -> dict[str, Input]:
-    """The studio's inputs (also the probe's top-k / top-p / temperature), checked as typed."""
-    specs = {
-        "prime": [PrimeCheck(vocab)],
-        "length": [EngineCheck(int, _int_in(1, MAX_LENGTH, "the length"), "a whole number")],
-        "top_k": [EngineCheck(_optional(int), _check_top_k, "a whole number")],
-        "top_p": [EngineCheck(_optional(float), _check_top_p, "a number")],
-        "temperature": [EngineCheck(float, _check_temperature, "a number")],
-        "seed": [EngineCheck(_optional(int), _check_seed, "a whole number")],
-        "num": [EngineCheck(int, _int_in(1, MAX_NUM, "num"), "a whole number")],
-    }
-    placeholders = {"top_k": "off", "top_p": "off", "seed": "random"}
-    return {key: Input(values.get(key, ""), id=key, compact=True, placeholder=placeholders.get(key, ""),
-                       validators=specs[key], classes=f"field-{key}", select_on_focus=False)
-            for key in values}
-
-
-def parse_fields(inputs: dict[str, Input]) -> dict[str, Any]:
-    """Values of valid inputs (call after checking them)."""
-    v = {key: field_input.value.strip() if key != "prime" else field_input.value for key, field_input in inputs.items()}
-    out: dict[str, Any] = {}
-    if "prime" in v:
-        out["prime"] = v["prime"]
-    for key, parse in (("length", int), ("num", int), ("temperature", float)):
-        if key in v:
-            out[key] = parse(v[key])
-    for key, parse in (("top_k", int), ("top_p", float), ("seed", int)):
-        if key in v:
-            out[key] = parse(v[key]) if v[key] else None
-    if out.get("top_k") == 0:
-        out["top_k"] = None
-    return out
-
-
-def first_error(inputs: dict[str, Input]) -> str:
-    """'top-p: must be in (0, 1]' for the first invalid input, else ''."""
-    for key, field_input in inputs.items():
-        result = field_input.validate(field_input.value)
-        if result is not None and not result.is_valid:
-            return f"{FIELD_LABELS.get(key, key)}: {'; '.join(result.failure_descriptions)}"
-    return ""
 
 
 # -- the screen --------------------------------------------------------------------------------
@@ -329,7 +150,7 @@ class StudioScreen(BaseScreen):
             label = f"step {self.which}" if self.which.isdigit() else f"{self.which} (step {info.step:,})"
             parts += [f"  {label}"]
             if isinstance(info.val_loss, (int, float)):
-                parts += [f" \u00b7 val {bits(info.val_loss):.3f} bpc"]
+                parts += [f" \u00b7 val {bits_per_char(info.val_loss):.3f} bpc"]
             parts += [f" \u00b7 {info.device}"]
         self.query_one("#studio-title", Static).update(Content.assemble(*parts))
 
@@ -478,8 +299,6 @@ class StudioScreen(BaseScreen):
         return path
 
     def action_save(self) -> None:
-        from workbench.tui.modals.path_prompt import PathModal
-
         texts = self.query_one(SampleColumns).texts
         if not self.last_run or not any(texts):
             self.notify("Nothing to save yet: ctrl+g generates a sample.", severity="warning", timeout=3)
@@ -539,8 +358,6 @@ class StudioScreen(BaseScreen):
         self.load_model_now()
 
     def action_probe(self) -> None:
-        from workbench.tui.screens.probe import ProbeScreen
-
         if self.query_one("#checkpoint", Select).is_blank():
             self.notify(f"Session {self.session.name} has no checkpoint yet; train it first.", severity="warning")
             return

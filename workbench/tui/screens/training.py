@@ -20,12 +20,12 @@ from workbench.engine.budget import given, set_budget, spent, steps_done
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.follow import SessionFollower
-from workbench.engine.session import Session
+from workbench.engine.session import ACTIVE_STATES, Session
 from workbench.tui.messages import CommandSent, SessionUpdate, TrainerFailed, TrainerStarted
 from workbench.tui.modals.prompt import BudgetModal, LearningRateModal, SampleSettingsModal
 from workbench.tui.modals.quit import QuitModal
 from workbench.tui.screens.base import BaseScreen
-from workbench.tui.text import ACTIVE, one_line
+from workbench.tui.text import one_line
 from workbench.tui.widgets.event_log import EventLog
 from workbench.tui.widgets.loss_chart import LossChart
 from workbench.tui.widgets.sample_panel import SamplePanel
@@ -103,7 +103,7 @@ class TrainingScreen(BaseScreen):
 
     @property
     def active(self) -> bool:
-        return self.status.get("state") in ACTIVE
+        return self.status.get("state") in ACTIVE_STATES
 
     # -- following the session folder --------------------------------------------------
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False, description="following the session")
@@ -121,7 +121,7 @@ class TrainingScreen(BaseScreen):
                                                 update.status, update.reset))
             state = (update.status or self.status or {}).get("state")
             # Wakes at once when the worker is cancelled (the screen closed, the app exits).
-            worker.cancelled_event.wait(POLL_SECONDS if state in ACTIVE or self.start else IDLE_POLL_SECONDS)
+            worker.cancelled_event.wait(POLL_SECONDS if state in ACTIVE_STATES or self.start else IDLE_POLL_SECONDS)
 
     def on_session_update(self, update: SessionUpdate) -> None:
         chart, samples = self.query_one(LossChart), self.query_one(SamplePanel)
@@ -145,7 +145,7 @@ class TrainingScreen(BaseScreen):
         now = self.status.get("state")
         if now != was:
             self._pending_done()  # the trainer has answered a pause or resume, if one was sent
-            if now in ACTIVE:
+            if now in ACTIVE_STATES:
                 self.start = False  # the trainer is up: from here on its status speaks
                 bar.state_override = None if bar.state_override == "starting" else bar.state_override
             if now == "failed" and self.loaded and self.status.get("error"):
@@ -153,7 +153,7 @@ class TrainingScreen(BaseScreen):
                             timeout=15)
             self.refresh_bindings()
         self.loaded = True
-        if self.exit_when_stopped and now not in ACTIVE:
+        if self.exit_when_stopped and now not in ACTIVE_STATES:
             self.exit_when_stopped = False
             self.app.exit(message=f"{self.session.name}: {now} at step {self.status.get('step') or 0:,}")
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from workbench.tui.text import LN2, one_line
+from workbench.engine.units import LN2
+from workbench.tui.text import one_line
 from workbench.tui.widgets.loss_chart import MAX_POINTS, Series, nice_ticks, tick_label
 
 XMODES = ("step", "epoch", "chars", "time")

@@ -6,43 +6,11 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import RichLog
 
-from workbench.tui.text import clock, loss_text, one_line
+from workbench.engine.formats import clock
+from workbench.engine.narrate import Narrator
+from workbench.tui.text import one_line
 
 MAX_LINES = 1000
-
-
-def describe_event(event: dict[str, Any]) -> tuple[str, str]:
-    """(severity, one line) for an events.jsonl record; severity is info, warning or error."""
-    kind = event.get("kind")
-    step = event.get("step", "?")
-    if kind == "started":
-        verb = "resumed" if event.get("resumed") else "started"
-        params = event.get("params")
-        return "info", (f"{verb} at step {step} on {event.get('device', '?')}"
-                        + (f", {params:,} parameters" if isinstance(params, int) else ""))
-    if kind == "checkpoint":
-        best = ", new best" if event.get("best") else ""
-        return "info", f"checkpoint at step {step} ({event.get('reason', '')}){best}"
-    if kind == "paused":
-        return "info", f"paused at step {step}"
-    if kind == "resumed":
-        return "info", f"resumed at step {step}"
-    if kind == "setting":
-        name, value = event.get("name"), event.get("value")
-        if name == "lr" and isinstance(value, (int, float)):
-            return "info", f"learning rate set to {value:.3g} at step {step}"
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v!r}" for k, v in value.items())
-        return "info", f"{name} set to {value} at step {step}"
-    if kind == "warning":
-        return "warning", f"warning: {event.get('message', '')}"
-    if kind == "finished":
-        best = event.get("best_val_loss")
-        tail = f", best validation {loss_text(best)}" if best is not None else ""
-        return "info", f"{event.get('state', 'finished')} at step {step} ({event.get('reason', '')}){tail}"
-    if kind == "failed":
-        return "error", f"failed at step {step}: {event.get('error', '')}"
-    return "info", f"{kind} at step {step}"
 
 
 class EventLog(RichLog):
@@ -56,6 +24,7 @@ class EventLog(RichLog):
         self.warnings = 0
         self.errors = 0
         self.plain_lines: list[str] = []  # what was written, for tests and the palette
+        self.narrator = Narrator()
 
     def note(self, message: str, when: float | None = None, severity: str = "info") -> None:
         line = f"{clock(when)} {one_line(message, 500)}"
@@ -76,13 +45,12 @@ class EventLog(RichLog):
         estimates only go to the chart), in time order."""
         lines = []
         for event in events:
-            severity, line = describe_event(event)
-            lines.append((event.get("time") or 0, severity, line))
+            lines += [(event.get("time") or 0, line.severity, line.text) for line in self.narrator.event(event)]
         for record in metrics:
-            if record.get("val_full") and isinstance(record.get("val_loss"), (int, float)):
-                lines.append((record.get("time") or 0, "info",
-                              f"validation at step {record.get('step')}: {loss_text(record['val_loss'])}"))
-        lines.sort(key=lambda item: item[0])
+            if record.get("val_full"):
+                lines += [(record.get("time") or 0, line.severity, line.text)
+                          for line in self.narrator.metrics(record) if line.kind == "validation"]
+        lines.sort(key=lambda item: item[0] if isinstance(item[0], (int, float)) else 0)
         # Only the last MAX_LINES can be shown anyway; writing a long history line by line
         # would hold up the first frame of an attach. Older lines still count as warnings/errors.
         older, shown = lines[:-MAX_LINES], lines[-MAX_LINES:]
@@ -93,6 +61,7 @@ class EventLog(RichLog):
 
     def clear_log(self) -> None:
         self.clear()
+        self.narrator.forget()
         self.plain_lines = []
         self.warnings = self.errors = 0
         self.border_subtitle = ""

@@ -13,31 +13,10 @@ from typing import Any, Sequence
 from textual_plotext import PlotextPlot
 
 from workbench.tui.shown import on_view
-from workbench.tui.text import LN2
+from workbench.engine.units import LN2
 
 MAX_POINTS = 300
 REDRAW_SECONDS = 2.0
-
-
-def downsample(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
-    """Average consecutive points in equal buckets so that at most `limit` remain (the last
-    point is kept as it is: it is the one the user is watching)."""
-    series = Series()
-    for x, y in zip(xs, ys):
-        series.append(x, y)
-    return series.sampled(limit)
-
-
-def smooth(ys: Sequence[float], weight: float) -> list[float]:
-    """TensorBoard-style exponential moving average, debiased at the start."""
-    if weight <= 0:
-        return list(ys)
-    out, last, norm = [], 0.0, 0.0
-    for y in ys:
-        last = weight * last + (1 - weight) * y
-        norm = weight * norm + (1 - weight)
-        out.append(last / norm)
-    return out
 
 
 class Series:

@@ -9,7 +9,8 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from workbench.tui.text import clean, clock, one_line
+from workbench.engine.formats import clock
+from workbench.tui.text import clean, one_line
 
 KEEP = 50  # samples kept on screen; older ones stay in samples.jsonl
 

@@ -7,7 +7,9 @@ from textual.content import Content
 from textual.widgets import Static
 
 from workbench.tui.shown import on_view
-from workbench.tui.text import ACTIVE, count, duration, loss_text, one_line, rate, state_word
+from workbench.engine.formats import count, duration, loss_text, rate
+from workbench.engine.session import ACTIVE_STATES
+from workbench.tui.text import one_line, state_word
 
 REDRAW_SECONDS = 1.0
 
@@ -71,11 +73,11 @@ class StatusBar(Static):
     def state(self) -> str:
         """The state in one word; the screen's override wins while the trainer has not caught up."""
         real = self.status.get("state") or "created"
-        if self.launch_error and real not in ACTIVE:
+        if self.launch_error and real not in ACTIVE_STATES:
             return "failed"
         if self.state_override == "starting" and real in ("created", "stopped", "finished", "failed"):
             return "starting"
-        if self.state_override == "stopping" and real in ACTIVE:
+        if self.state_override == "stopping" and real in ACTIVE_STATES:
             return "stopping"
         if (self.state_override, real) in (("pausing", "running"), ("resuming", "paused")):
             return self.state_override  # a key was pressed; the trainer has not answered yet
@@ -110,7 +112,7 @@ class StatusBar(Static):
         speed = s.get("chars_per_sec") or last.get("chars_per_sec")
         lr = s.get("lr") if isinstance(s.get("lr"), (int, float)) else last.get("lr")
         grad = last.get("grad_norm")
-        eta = s.get("eta_seconds") if self.state in ACTIVE else None
+        eta = s.get("eta_seconds") if self.state in ACTIVE_STATES else None
         parts = [
             f"{rate(speed)} chars" if speed else "- chars/s",
             f"ETA {duration(eta)}",

@@ -1,0 +1,53 @@
+"""Models of one session kept loaded for the threads of a long-lived process (the studio's
+workers): loaded from its checkpoints ("latest", "best", "120") by the thread that first
+needs one, shared after. torch is imported there, in that thread, the first time: importing
+this module (the app does) costs nothing."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from workbench.engine.session import Session, any_trainer_running
+
+
+class ModelCache:
+    """The last KEEP models used; the lock makes a second thread wait for a model being loaded
+    rather than load it twice.
+
+    CPU threads are chosen at every use: one while a trainer of the sessions folder runs (it
+    keeps every core busy, and several sampling threads would wait on each other and on it),
+    every core otherwise (one stream of a 512x2 model samples ~1.7x faster on two cores than
+    on one). torch's count is per process: this is the only torch work of the app's process."""
+
+    KEEP = 3
+
+    def __init__(self, session: Session, device: str = "cpu") -> None:
+        self.session, self.device = session, device
+        self._lock = threading.Lock()
+        self._models: dict[str, tuple[Any, list[str], dict[str, Any]]] = {}
+        self._all_threads: int | None = None
+
+    def get(self, which: str) -> tuple[Any, list[str], dict[str, Any]]:
+        """(model, vocab, info) for a checkpoint; info["device"] says where it runs now."""
+        import torch
+
+        from workbench.engine.device import describe_device
+        from workbench.engine.inference import load_model
+
+        with self._lock:
+            if self._all_threads is None:
+                self._all_threads = torch.get_num_threads()  # torch's default: the usable cores
+            wanted = 1 if any_trainer_running(self.session.root.parent) else self._all_threads
+            if torch.get_num_threads() != wanted:
+                torch.set_num_threads(wanted)
+            if which not in self._models:
+                self._models[which] = load_model(self.session, which, self.device)
+                for old in list(self._models)[: -self.KEEP]:
+                    del self._models[old]
+            model, vocab, info = self._models[which]
+            return model, vocab, {**info, "device": describe_device(next(model.parameters()).device)}
+
+    def forget(self) -> None:
+        """Drop every model: `latest` may name a newer file now."""
+        with self._lock:
+            self._models.clear()

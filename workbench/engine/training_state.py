@@ -1,0 +1,115 @@
+"""What a checkpoint holds, and a run restored from one exactly.
+
+A checkpoint is a plain dict of tensors and plain values (checkpoint.py writes and reads the
+file): the weights, the optimizer's moments, where the run stands (`RunState`: step, epoch,
+position in the data, the best validation loss, what the guards remember), the hidden state
+carried across the batches of the epoch, and every random number generator's state (torch,
+CUDA, Python, numpy), so that N steps, a checkpoint and a resume to 2N train exactly as 2N
+steps in one go.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from workbench.engine.config import SampleSettings, TrainConfig
+from workbench.engine.errors import WorkbenchError
+
+
+@dataclass
+class RunState:
+    """Where a run stands, beyond its weights: everything an exact resume needs."""
+
+    step: int = 0
+    """Steps done in the session (the next step is `step + 1`)."""
+    epoch: int = 0
+    """Whole epochs done."""
+    position: int = 0
+    """The next window of the epoch."""
+    best_val_loss: float | None = None
+    """The best full validation loss so far (nats)."""
+    first_loss: float | None = None
+    """The first logged training loss: the explosion guard's reference."""
+    evals_since_best: int = 0
+    """Full validations since the best one: early stopping's count."""
+    base_lr: float = 0.001
+    """The learning rate the schedule scales (set from the socket or the UI)."""
+    sample_settings: SampleSettings = field(default_factory=SampleSettings)
+    """How samples are drawn during training (set from the socket or the UI)."""
+
+
+def capture_rng(device: torch.device) -> dict[str, Any]:
+    rng: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [v.tolist() if isinstance(v, np.ndarray) else v for v in np.random.get_state()],
+    }
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(rng: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(rng["torch"])
+    random.setstate((rng["python"][0], tuple(rng["python"][1]), rng["python"][2]))
+    np_state = rng["numpy"]
+    np.random.set_state((np_state[0], np.asarray(np_state[1], dtype=np.uint32), *np_state[2:]))
+    if "cuda" in rng and device.type == "cuda":
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+
+
+def checkpoint_payload(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, vocab: list[str],
+                       config: TrainConfig, state: RunState, hidden: tuple[Tensor, ...], device: torch.device,
+                       val_loss: float | None) -> dict[str, Any]:
+    return {
+        "model_config": {"vocab_size": len(vocab), "cell": config.cell, "hidden": config.hidden,
+                         "layers": config.layers, "dropout": config.dropout},
+        "vocab": list(vocab),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": state.step,
+        "epoch": state.epoch,
+        "position": state.position,
+        "hidden": [h.detach().cpu() for h in hidden],
+        "rng": capture_rng(device),
+        "best_val_loss": state.best_val_loss,
+        "val_loss": val_loss,
+        "first_loss": state.first_loss,
+        "evals_since_best": state.evals_since_best,
+        "base_lr": state.base_lr,
+        "sample_settings": state.sample_settings.__dict__.copy(),
+        "train_config": config.to_dict(),
+        "time": time.time(),
+    }
+
+
+def restore_run(data: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, vocab: list[str],
+                device: torch.device, session_name: str) -> tuple[RunState, tuple[Tensor, ...]]:
+    """Load a checkpoint's weights, optimizer and generators into this run; its state and hidden."""
+    if data["vocab"] != vocab:
+        raise WorkbenchError(f"checkpoint vocabulary differs from session {session_name!r}'s vocab.json")
+    model.load_state_dict(data["model"])
+    optimizer.load_state_dict(data["optimizer"])
+    state = RunState(
+        step=int(data["step"]), epoch=int(data["epoch"]), position=int(data["position"]),
+        best_val_loss=data["best_val_loss"], first_loss=data["first_loss"],
+        evals_since_best=int(data["evals_since_best"]), base_lr=float(data["base_lr"]),
+        sample_settings=SampleSettings(**data["sample_settings"]),
+    )
+    # fp32 on the way in: a bf16 session's carried state converts exactly, and a session
+    # resumed under another precision (another machine) still gets a dtype it accepts.
+    hidden = tuple(h.to(device, torch.float32) for h in data["hidden"])
+    restore_rng(data["rng"], device)
+    return state, hidden
