@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,15 +40,25 @@ def make_session(sessions_dir: Path, corpus_path: Path, name: str = "s", **overr
     """A session with a tiny model, created through the engine API."""
     from workbench.engine.config import TrainConfig
     from workbench.engine.corpus.load import CorpusSpec, load_corpus
-    from workbench.engine.session import Session
+    from workbench.engine.new_session import create_session
 
     settings = dict(corpus=str(corpus_path), hidden=32, layers=2, batch_size=8, seq_length=20, dropout=0.3,
                     log_every=5, eval_every=10, eval_batches=2, sample_every=0, checkpoint_every=0, device="cpu")
     settings.update(overrides)
     config = TrainConfig(**settings).validate()
     corpus = load_corpus(CorpusSpec(config.corpus), progress=None)
-    info = {"name": corpus.name, "origin": corpus.origin, "chars": len(corpus), "vocab_size": len(corpus.vocab)}
-    return Session.create(sessions_dir, name, config, info, corpus.vocab)
+    return create_session(sessions_dir, config, corpus, name)
+
+
+def wait_until(predicate, what: str, timeout: float = 20.0):
+    """The first true value of `predicate()`, polled until `timeout` seconds; AssertionError after."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def run_trainer(session, **budget):

@@ -11,14 +11,15 @@ import time
 
 import pytest
 
-from workbench.engine.control import ControlServer, send_command, socket_path
+from workbench.engine.control import send_command, socket_path
+from workbench.engine.control_server import ControlServer
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.follow import SessionFollower
 from workbench.engine.session import parse_lines
 from workbench.engine.lock import SessionLock
 from workbench.engine.session import Session, read_jsonl
 
-from support import TINY, make_session, run_cli, small_text, run_trainer
+from support import wait_until, TINY, make_session, run_cli, small_text, run_trainer
 
 BACKGROUND = [*TINY, "--threads", "1", "--checkpoint-every", "0"]
 
@@ -29,13 +30,7 @@ def env(tmp_path):
 
 
 def _wait(predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, what, timeout)
 
 
 def _gone(pid):

@@ -9,24 +9,19 @@ import time
 
 import pytest
 
-from workbench.engine import control
+from workbench.engine import control, control_server
 from workbench.engine.budget import set_budget
-from workbench.engine.control import ControlServer, send_command, socket_path
+from workbench.engine.control import send_command, socket_path
+from workbench.engine.control_server import ControlServer
 from workbench.engine.launcher import child_environment, python_command, start_trainer
 from workbench.engine.lock import SessionLock
 from workbench.engine.session import Session
 
-from support import make_session, run_cli, run_trainer, small_text
+from support import wait_until, make_session, run_cli, run_trainer, small_text
 
 
 def _wait(predicate, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(predicate, what, timeout)
 
 
 def _trained_session(tmp_path, steps=10):
@@ -116,7 +111,7 @@ def _connect(session):
 
 def test_idle_connections_give_way_to_a_command(served):
     session, trainer = served
-    held = [_connect(session) for _ in range(control.MAX_CONNECTIONS + 8)]
+    held = [_connect(session) for _ in range(control_server.MAX_CONNECTIONS + 8)]
     try:
         reply = send_command(session, {"kind": "pause"}, timeout=10)
         assert reply["ok"] is True, reply
@@ -131,7 +126,7 @@ def test_idle_connections_give_way_to_a_command(served):
 
 def test_a_connection_that_sends_nothing_is_closed_after_the_deadline(served, monkeypatch):
     session, _ = served
-    monkeypatch.setattr(control, "REQUEST_SECONDS", 0.5)
+    monkeypatch.setattr(control_server, "REQUEST_SECONDS", 0.5)
     sock = _connect(session)
     with sock:
         sock.sendall(b'{"kind": "pi')  # half a request, then silence
@@ -151,7 +146,7 @@ def test_a_peer_of_another_user_is_not_served(served, monkeypatch):
     session, trainer = served
     if not hasattr(socket, "SO_PEERCRED"):
         pytest.skip("this platform cannot tell a socket peer's user")
-    monkeypatch.setattr(control, "_served_uids", lambda: {os.getuid() + 4242})  # we, the peer, look foreign
+    monkeypatch.setattr(control_server, "_served_uids", lambda: {os.getuid() + 4242})  # we, the peer, look foreign
     with pytest.raises(Exception, match="did not answer"):
         send_command(session, {"kind": "pause"}, timeout=5)
     assert trainer.sent == []

@@ -92,3 +92,13 @@ def test_training_runs_layer_by_layer_with_the_same_math(cell, monkeypatch):
     logits, _ = model(ids, hidden)
     logits.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.rnn.parameters())
+
+
+def test_the_torch_free_parameter_count_is_the_networks_own():
+    from workbench.models.cells import CELLS, count_parameters
+
+    for cell in CELLS:
+        for vocab, hidden, layers in ((83, 512, 2), (65, 32, 1), (7, 16, 3)):
+            model = CharRNN(ModelConfig(vocab, cell, hidden, layers, 0.2))
+            assert count_parameters(vocab, cell, hidden, layers) == model.num_parameters(), (cell, hidden, layers)
+    assert count_parameters(83, "lstm", 512, 2) == 3_366_483  # the notebook's network

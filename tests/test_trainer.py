@@ -164,10 +164,10 @@ class _LossAfter:
 
 
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import workbench.engine.trainer as trainer_module
+    import workbench.engine.step as step_module
 
     session = make_session(tmp_path, small_text(tmp_path), checkpoint_every=10, log_every=5)
-    monkeypatch.setattr(trainer_module.F, "cross_entropy", _LossAfter(trainer_module.F.cross_entropy, 23, float("nan")))
+    monkeypatch.setattr(step_module.F, "cross_entropy", _LossAfter(step_module.F.cross_entropy, 23, float("nan")))
     final, _ = run_trainer(session, steps=100)
     assert isinstance(final, ev.Failed)
     assert "nan" in final.error and "step 10" in final.error or "step 20" in final.error
@@ -179,19 +179,19 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatc
 
 
 def test_explosion_guard(tmp_path, monkeypatch):
-    import workbench.engine.trainer as trainer_module
+    import workbench.engine.step as step_module
 
     session = make_session(tmp_path, small_text(tmp_path), log_every=5)
-    monkeypatch.setattr(trainer_module.F, "cross_entropy", _LossAfter(trainer_module.F.cross_entropy, 12, 10.0))
+    monkeypatch.setattr(step_module.F, "cross_entropy", _LossAfter(step_module.F.cross_entropy, 12, 10.0))
     final, _ = run_trainer(session, steps=60)
     assert isinstance(final, ev.Failed) and "exploded past 3x the first logged loss" in final.error
 
 
 def test_explosion_guard_when_the_first_interval_already_blew_up(tmp_path, monkeypatch):
-    import workbench.engine.trainer as trainer_module
+    import workbench.engine.step as step_module
 
     session = make_session(tmp_path, small_text(tmp_path), log_every=5)
-    monkeypatch.setattr(trainer_module.F, "cross_entropy", _LossAfter(trainer_module.F.cross_entropy, 0, 1e6))
+    monkeypatch.setattr(step_module.F, "cross_entropy", _LossAfter(step_module.F.cross_entropy, 0, 1e6))
     final, _ = run_trainer(session, steps=60)
     assert isinstance(final, ev.Failed) and final.step == 5
     assert "exploded past 3x the loss of a uniform guess" in final.error

@@ -1,9 +1,10 @@
 """How long a session trains: its step and epoch targets (totals for the session) and its
 minutes (for one run). The one place that says when a budget is spent, for the trainer, the
-command line and the terminal UI alike. Pure Python."""
+command line and the terminal UI alike, and how long is left. Pure Python."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from workbench.engine.config import TrainConfig
@@ -67,3 +68,36 @@ def set_budget(session: Session, steps: int | None, epochs: float | None, minute
                              "give a larger --steps (or --epochs / --minutes) to continue")
     session.write_config(config)
     return config
+
+
+class RunClock:
+    """Seconds this run has trained, pauses left out (what --minutes counts)."""
+
+    def __init__(self) -> None:
+        self._total = 0.0
+        self._since: float | None = None
+
+    def start(self) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self._total += time.perf_counter() - self._since
+            self._since = None
+
+    def seconds(self) -> float:
+        running = time.perf_counter() - self._since if self._since is not None else 0.0
+        return self._total + running
+
+
+def eta_seconds(config: TrainConfig, *, step: int, total_steps: int | None, chars_per_sec: float | None,
+                run_seconds: float) -> float | None:
+    """Seconds until the budget ends the run: the steps left at this speed, or the minutes
+    left, whichever comes first (None: no budget)."""
+    candidates = []
+    if total_steps is not None and chars_per_sec:
+        candidates.append((total_steps - step) * config.batch_size * config.seq_length / chars_per_sec)
+    if config.max_minutes is not None:
+        candidates.append(max(0.0, config.max_minutes * 60 - run_seconds))
+    return min(candidates) if candidates else None

@@ -1,4 +1,5 @@
-"""Delivering trainer events to subscribers without ever holding up the training loop.
+"""Delivering a trainer's events to subscribers without ever holding up the training loop, and
+commands to the trainer (Inbox).
 
 Each subscriber gets its own queue and daemon thread: `emit` only enqueues, so a slow
 subscriber delays nothing but its own deliveries, and one that raises is reported once on
@@ -10,6 +11,7 @@ import sys
 import threading
 from typing import Callable
 
+from workbench.engine.commands import Command
 from workbench.engine.events import Event
 
 Subscriber = Callable[[Event], None]
@@ -66,3 +68,39 @@ class EventBus:
             delivery.queue.put(_CLOSE)
         for delivery in deliveries:
             delivery.thread.join(timeout)
+
+
+class Inbox:
+    """Commands on their way to the trainer: put from any thread, applied by the trainer's
+    own thread between steps (`apply` returns a stop reason, or None)."""
+
+    WAIT_SECONDS = 0.25  # while paused, how often the wait wakes (it also wakes for a command)
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+
+    def put(self, command: Command) -> None:
+        self._queue.put(command)
+
+    def drain(self, apply: Callable[[Command], str | None]) -> str | None:
+        """Apply every waiting command; the first stop reason, which ends the draining."""
+        while True:
+            try:
+                command = self._queue.get_nowait()
+            except queue.Empty:
+                return None
+            reason = apply(command)
+            if reason is not None:
+                return reason
+
+    def wait(self, apply: Callable[[Command], str | None], waiting: Callable[[], bool]) -> str | None:
+        """Apply commands as they come while `waiting()` (a pause); a stop reason ends it."""
+        while waiting():
+            try:
+                command = self._queue.get(timeout=self.WAIT_SECONDS)
+            except queue.Empty:
+                continue
+            reason = apply(command)
+            if reason is not None:
+                return reason
+        return None

@@ -18,7 +18,7 @@ from typing import IO, Sequence
 
 from workbench.engine import commands as cmd
 from workbench.engine import events as ev
-from workbench.engine.control import ControlServer
+from workbench.engine.control_server import ControlServer
 from workbench.engine.corpus.load import Corpus
 from workbench.engine.errors import reporting_errors
 from workbench.engine.narrate import Narrator

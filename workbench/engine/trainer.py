@@ -16,65 +16,38 @@ import contextlib
 import errno
 import math
 import os
-import queue
 import time
 import traceback
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable, ContextManager
 
 import torch
-import torch.nn.functional as F
 
-from workbench.corpora import catalog
 from workbench.engine import commands as cmd
 from workbench.engine import events as ev
 from workbench.engine.batches import WindowGrid
-from workbench.engine.budget import target_steps
-from workbench.engine.bus import EventBus
-from workbench.engine.checkpoint import CheckpointError, link_atomically, load_first_good, save_checkpoint
+from workbench.engine.budget import RunClock, eta_seconds, target_steps
+from workbench.engine.bus import EventBus, Inbox
+from workbench.engine.checkpoint import CheckpointError, load_first_good
 from workbench.engine.config import TrainConfig
-from workbench.engine.corpus.checks import check_fits
 from workbench.engine.corpus.encode import encode_text
-from workbench.engine.corpus.load import Corpus, CorpusSpec, load_corpus
-from workbench.engine.device import (describe_device, precision_name, precision_warning, resolve_device,
-                                     resolve_precision)
+from workbench.engine.corpus.load import Corpus
+from workbench.engine.device import describe_device
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation import as_tensor_ids, validation_loss
+from workbench.engine.guards import TrainingFailed, check_loss
 from workbench.engine.lock import SessionLock
-from workbench.engine.metrics_log import IntervalMeter, MetricsRecorder
+from workbench.engine.metrics_log import MetricsRecorder
+from workbench.engine.run_setup import checked_corpus, choose_hardware
 from workbench.engine.sampling import generate
 from workbench.engine.schedule import learning_rate
 from workbench.engine.session import JsonlWriter, Session
-from workbench.engine.training_state import RunState, checkpoint_payload, restore_run, seed_everything
-from workbench.models.charrnn import CharRNN, ModelConfig
+from workbench.engine.step import TrainingStep
+from workbench.engine.training_state import (RunState, checkpoint_payload, restore_run, seed_everything,
+                                             write_checkpoint)
+from workbench.models.charrnn import CharRNN
 
 RATE_SMOOTHING = 0.7  # weight of the past in the speed an ETA is computed from
-
-
-class TrainingFailed(Exception):
-    """A guard tripped or the run broke; the message is for the user."""
-
-
-class RunClock:
-    """Seconds this run has trained, pauses left out (what --minutes counts)."""
-
-    def __init__(self) -> None:
-        self._total = 0.0
-        self._since: float | None = None
-
-    def start(self) -> None:
-        if self._since is None:
-            self._since = time.perf_counter()
-
-    def stop(self) -> None:
-        if self._since is not None:
-            self._total += time.perf_counter() - self._since
-            self._since = None
-
-    def seconds(self) -> float:
-        running = time.perf_counter() - self._since if self._since is not None else 0.0
-        return self._total + running
 
 
 class Trainer:
@@ -83,7 +56,7 @@ class Trainer:
         self.config: TrainConfig = session.read_config()
         self._corpus = corpus
         self._command_name = command
-        self._commands: queue.SimpleQueue[cmd.Command] = queue.SimpleQueue()
+        self._inbox = Inbox()
         self._bus = EventBus()
         self.state = "created"
         self.progress = RunState(base_lr=self.config.lr, sample_settings=replace(self.config.sample))
@@ -92,19 +65,17 @@ class Trainer:
         self.autocast_dtype: torch.dtype | None = None
         self.precision = "fp32"
         self.vocab: list[str] = []
-        self.train_grid: WindowGrid | None = None
         self.val_grid: WindowGrid | None = None
         self.steps_per_epoch = 0
         self.model: CharRNN | None = None
         self.optimizer: torch.optim.Optimizer | None = None
-        self.hidden: tuple[torch.Tensor, ...] = ()
         self.params = 0
         self.total_steps: int | None = None
         self.checkpoint_step: int | None = None
         """The step of the last checkpoint written (None: none yet)."""
         self._pending_warnings: list[str] = []
         self._urgent_stop = False
-        self._meter: IntervalMeter | None = None
+        self._step: TrainingStep | None = None
         self._recorder: MetricsRecorder | None = None
         self._samples: JsonlWriter | None = None
         self._events: JsonlWriter | None = None
@@ -131,7 +102,7 @@ class Trainer:
 
     def send(self, command: cmd.Command) -> None:
         """Thread-safe; applied before the next step (within one step)."""
-        self._commands.put(command)
+        self._inbox.put(command)
 
     def run(self, while_locked: ContextManager[Any] | None = None) -> ev.Event:
         """Train until the budget is spent, a Stop command arrives or a guard trips.
@@ -164,73 +135,27 @@ class Trainer:
     # -- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
         self.session.check_layout()  # before anything is written: no file of it may lead elsewhere
-        corpus = self._checked_corpus()
-        self._choose_device()
+        corpus, self.vocab = checked_corpus(self.session, self.config, self._corpus)
+        hardware = choose_hardware(self.config)
+        self.device, self.autocast_dtype, self.precision = hardware.device, hardware.autocast_dtype, hardware.precision
+        if hardware.warning:
+            self._pending_warnings.append(hardware.warning)
         self._build(corpus)
         resumed = self._restore_if_saved()
         self._open_logs()
         self._announce(resumed)
-
-    def _checked_corpus(self) -> Corpus:
-        """The session's text, with the vocabulary it was trained on (which it must still have)."""
-        c, session = self.config, self.session
-        corpus = self._corpus or load_corpus(CorpusSpec(self._corpus_source(), c.encoding, c.keep_crlf), progress=None)
-        self.vocab = session.read_vocab(fallback=corpus.vocab, repair=True)  # we hold the lock
-        if corpus.vocab != self.vocab:
-            missing = sorted(set(corpus.vocab) - set(self.vocab))
-            raise WorkbenchError(
-                f"the corpus {c.corpus!r} no longer matches the vocabulary of session {session.name!r}"
-                + (f" (new characters {''.join(missing)!r})" if missing else "")
-                + "; restore the original text or start a new session"
-            )
-        check_fits(len(corpus), c.val_frac, c.batch_size, c.seq_length)
-        return corpus
-
-    def _corpus_source(self) -> str:
-        """The corpus to load: a name, or a file that must still be where the session says.
-        Sessions made before file paths were stored absolute may hold a relative one: it is
-        found from where the session was made (corpus.json's origin) if not from here."""
-        source = self.config.corpus
-        if catalog.entry(source) is not None:
-            return source
-        path = Path(source).expanduser()
-        if path.exists():
-            return source
-        origin = self.session.read_corpus_info().get("origin")
-        if not path.is_absolute() and origin and Path(origin).is_file():
-            return origin
-        raise WorkbenchError(f"session {self.session.name!r} trains on {origin or source}, which is no longer there; "
-                             "put the text back there to continue it (or start a new session)")
-
-    def _choose_device(self) -> None:
-        c = self.config
-        if c.threads:
-            torch.set_num_threads(c.threads)
-        self.device = resolve_device(c.device)
-        if self.device.type == "cuda":
-            # TF32 matmuls: ~8x the fp32 rate on Ampere and later, ample precision for this.
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
-        self.autocast_dtype = resolve_precision(c.precision, self.device, c.hidden)
-        self.precision = precision_name(self.autocast_dtype)
-        slow = precision_warning(c.precision, self.device)
-        if slow:
-            self._pending_warnings.append(slow)
 
     def _build(self, corpus: Corpus) -> None:
         """The data on the device, then the model, its optimizer and its first hidden state, in
         the order the seed decides them (a resume restores the generators after this)."""
         c = self.config
         train_ids, val_ids = corpus.split(c.val_frac)
-        self.train_grid = WindowGrid(as_tensor_ids(train_ids, self.device), c.batch_size, c.seq_length)
+        train_grid = WindowGrid(as_tensor_ids(train_ids, self.device), c.batch_size, c.seq_length)
         self.val_grid = WindowGrid(as_tensor_ids(val_ids, self.device), c.batch_size, c.seq_length)
-        self.steps_per_epoch = len(self.train_grid)
+        self.steps_per_epoch = len(train_grid)
         seed_everything(c.seed)
-        self.model = CharRNN(ModelConfig(len(self.vocab), c.cell, c.hidden, c.layers, c.dropout)).to(self.device)
-        optimizer = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = optimizer(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        self.hidden = self.model.init_hidden(c.batch_size)
-        self._meter = IntervalMeter(self.device, c.batch_size * c.seq_length)
+        self._step = TrainingStep(c, len(self.vocab), train_grid, self.device, self.autocast_dtype)
+        self.model, self.optimizer = self._step.model, self._step.optimizer
 
     def _restore_if_saved(self) -> bool:
         # We hold the lock, so any temporary file here is a dead writer's half checkpoint.
@@ -244,9 +169,10 @@ class Trainer:
             raise WorkbenchError(f"no usable checkpoint in session {self.session.name!r}: {exc}") from None
         for message in errors:
             self._pending_warnings.append(f"{message}; resumed from an older checkpoint (step {data['step']})")
-        assert self.model is not None and self.optimizer is not None
-        self.progress, self.hidden = restore_run(data, model=self.model, optimizer=self.optimizer, vocab=self.vocab,
-                                                 device=self.device, session_name=self.session.name)
+        assert self._step is not None
+        self.progress, self._step.hidden = restore_run(data, model=self._step.model, optimizer=self._step.optimizer,
+                                                       vocab=self.vocab, device=self.device,
+                                                       session_name=self.session.name)
         self.checkpoint_step = self.progress.step
         return True
 
@@ -277,23 +203,27 @@ class Trainer:
         for message in self._pending_warnings:
             self._emit(ev.Warning(step=self.progress.step, message=message))
         self._pending_warnings = []
-        assert self.model is not None
-        self.model.train()
+        assert self._step is not None and self._recorder is not None
+        self._step.model.train()
         self._lr = self.progress.base_lr
-        params = list(self.model.parameters())
         self._clock.start()
         while True:
-            stop = self._handle_commands()
+            stop = self._inbox.drain(self._apply)
             if stop is None and self.state == "paused":
                 self._clock.stop()
-                stop = self._wait_while_paused()
+                stop = self._inbox.wait(self._apply, lambda: self.state == "paused")
                 self._clock.start()
             if stop is not None:
                 return self._finish(stop, "stopped")
             ended = self._budget_spent()
             if ended is not None:
                 return self._finish(ended, "finished")
-            self._train_step(params)
+            c, p = self.config, self.progress
+            self._lr = learning_rate(c.schedule, p.base_lr, p.step, p.epoch, total_steps=self.total_steps,
+                                     warmup_steps=c.warmup_steps, min_lr_frac=c.min_lr_frac,
+                                     decay_rate=c.decay_rate, decay_after=c.decay_after)
+            self._recorder.flush()  # the previous step's record is complete
+            self._step(p, self._lr)
             early = self._after_step()
             if early is not None:
                 return early
@@ -306,46 +236,14 @@ class Trainer:
             return "time budget"
         return None
 
-    def _train_step(self, params: list[torch.nn.Parameter]) -> None:
-        c, p = self.config, self.progress
-        model, optimizer, meter, recorder = self.model, self.optimizer, self._meter, self._recorder
-        assert model is not None and optimizer is not None and meter is not None and recorder is not None
-        assert self.train_grid is not None
-        self._lr = lr = learning_rate(
-            c.schedule, p.base_lr, p.step, p.epoch, total_steps=self.total_steps, warmup_steps=c.warmup_steps,
-            min_lr_frac=c.min_lr_frac, decay_rate=c.decay_rate, decay_after=c.decay_after)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        recorder.flush()  # the previous step's record is complete
-        t0 = time.perf_counter()
-        x, y = self.train_grid.window(p.position)
-        hidden = tuple(h.detach() for h in self.hidden)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            logits, hidden = model(x, hidden)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1).long())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        # clip_grad_norm_ with an infinite limit measures without clipping (any torch >= 2.4)
-        norm = torch.nn.utils.clip_grad_norm_(params, c.clip if c.clip > 0 else float("inf"))
-        optimizer.step()
-        self.hidden = hidden
-        p.step += 1
-        p.position += 1
-        if p.position >= self.steps_per_epoch:
-            p.position = 0
-            p.epoch += 1
-            # The notebook starts every epoch from a zero hidden state.
-            self.hidden = model.init_hidden(c.batch_size)
-        meter.add(loss, norm, time.perf_counter() - t0)
-
     def _after_step(self) -> ev.Event | None:
         """Reports, evaluations, checkpoints and samples due after this step; the end of the run
         when early stopping calls it."""
         c, step = self.config, self.progress.step
-        assert self._meter is not None
+        assert self._step is not None
         eval_due = c.eval_every > 0 and step % c.eval_every == 0
         checkpoint_due = c.checkpoint_every > 0 and step % c.checkpoint_every == 0
-        if self._meter.steps >= c.log_every or eval_due or checkpoint_due:
+        if self._step.meter.steps >= c.log_every or eval_due or checkpoint_due:
             self._report_steps()
             if eval_due and not checkpoint_due:
                 assert self.model is not None and self.val_grid is not None
@@ -363,50 +261,24 @@ class Trainer:
     def _report_steps(self) -> None:
         """Read the interval's loss from the device (the one sync of a log interval), check the
         guards, record and announce the interval."""
-        assert self._meter is not None
-        if self._meter.steps == 0:
+        assert self._step is not None
+        if self._step.meter.steps == 0:
             return
         p = self.progress
-        interval = self._meter.read()
+        interval = self._step.meter.read()
         rate = interval.chars_per_sec
         recent = self._recent_rate
         self._recent_rate = rate if recent is None else RATE_SMOOTHING * recent + (1 - RATE_SMOOTHING) * rate
-        self._guard(interval.mean_loss)
-        eta = self._eta(self._recent_rate)
+        p.first_loss = check_loss(interval.mean_loss, step=p.step, first_loss=p.first_loss, vocab_size=len(self.vocab),
+                                  explosion_guard=self.config.explosion_guard, kept=self._what_is_kept)
+        eta = eta_seconds(self.config, step=p.step, total_steps=self.total_steps, chars_per_sec=self._recent_rate,
+                          run_seconds=self._clock.seconds())
         self._merge(train_loss=interval.mean_loss, lr=self._lr, grad_norm=interval.mean_norm, chars_per_sec=rate)
         self._emit(ev.StepsLogged(step=p.step, epoch=p.epoch, epoch_progress=p.position / self.steps_per_epoch,
                                   train_loss=interval.mean_loss, lr=self._lr, grad_norm=interval.mean_norm,
                                   chars_per_sec=rate, eta_seconds=eta))
         self.session.write_status(step=p.step, epoch=p.epoch, chars_per_sec=rate, lr=self._lr,
                                   train_loss=interval.mean_loss, eta_seconds=eta)
-
-    def _eta(self, rate: float | None) -> float | None:
-        c = self.config
-        candidates = []
-        if self.total_steps is not None and rate:
-            candidates.append((self.total_steps - self.progress.step) * c.batch_size * c.seq_length / rate)
-        if c.max_minutes is not None:
-            candidates.append(max(0.0, c.max_minutes * 60 - self._clock.seconds()))
-        return min(candidates) if candidates else None
-
-    def _guard(self, loss: float) -> None:
-        p = self.progress
-        where = f"at step {p.step}"
-        if not math.isfinite(loss):
-            raise TrainingFailed(f"training loss became {loss} {where}; stopped, {self._what_is_kept()}; "
-                                 "try a lower --lr or --clip")
-        if p.first_loss is None:
-            p.first_loss = loss
-        # A fresh model starts near a uniform guess's loss (ln V). A first interval far above
-        # that has already blown up (a wild --lr) and is no reference: the guess is used instead.
-        uniform = math.log(len(self.vocab))
-        reference, what = ((p.first_loss, "the first logged loss") if p.first_loss <= 1.5 * uniform
-                           else (uniform, "the loss of a uniform guess"))
-        if self.config.explosion_guard and loss > 3 * reference:
-            raise TrainingFailed(
-                f"training loss {loss:.3f} {where} exploded past 3x {what} ({reference:.3f}); "
-                f"stopped, {self._what_is_kept()}; try a lower --lr"
-            )
 
     # -- checkpoints ----------------------------------------------------------------------
     def _save_checkpoint(self, reason: str, *, urgent: bool = False) -> None:
@@ -440,45 +312,14 @@ class Trainer:
     def _write_checkpoint(self, val_loss: float | None, *, best: bool) -> None:
         assert self.model is not None and self.optimizer is not None
         p, session = self.progress, self.session
+        assert self._step is not None
         payload = checkpoint_payload(model=self.model, optimizer=self.optimizer, vocab=self.vocab, config=self.config,
-                                     state=p, hidden=self.hidden, device=self.device, val_loss=val_loss)
-        if self.config.keep_last > 0:
-            step_path = session.checkpoint_path(p.step)
-            save_checkpoint(step_path, payload)
-            link_atomically(step_path, session.checkpoint_path("latest"))
-            session.checkpoints_folder()  # deletes only in the session's own folder
-            for _, old in session.step_checkpoints()[: -self.config.keep_last]:
-                old.unlink(missing_ok=True)
-        else:
-            save_checkpoint(session.checkpoint_path("latest"), payload)
-        if best:
-            link_atomically(session.checkpoint_path("latest"), session.checkpoint_path("best"))
+                                     state=p, hidden=self._step.hidden, device=self.device, val_loss=val_loss)
+        write_checkpoint(session, payload, step=p.step, keep_last=self.config.keep_last, best=best)
         self.checkpoint_step = p.step
         session.write_status(step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, checkpoint_step=p.step)
 
     # -- commands -------------------------------------------------------------------------
-    def _handle_commands(self) -> str | None:
-        """Apply queued commands; returns a stop reason when one asked to stop."""
-        while True:
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
-                return None
-            reason = self._apply(command)
-            if reason is not None:
-                return reason
-
-    def _wait_while_paused(self) -> str | None:
-        while self.state == "paused":
-            try:
-                command = self._commands.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            reason = self._apply(command)
-            if reason is not None:
-                return reason
-        return None
-
     def _apply(self, command: cmd.Command) -> str | None:
         p = self.progress
         if isinstance(command, cmd.Stop):

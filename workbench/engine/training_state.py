@@ -18,8 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from workbench.engine.checkpoint import link_atomically, save_checkpoint
 from workbench.engine.config import SampleSettings, TrainConfig
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.session import Session
 
 
 @dataclass
@@ -113,3 +115,19 @@ def restore_run(data: dict[str, Any], *, model: torch.nn.Module, optimizer: torc
     hidden = tuple(h.to(device, torch.float32) for h in data["hidden"])
     restore_rng(data["rng"], device)
     return state, hidden
+
+
+def write_checkpoint(session: Session, payload: dict[str, Any], *, step: int, keep_last: int, best: bool) -> None:
+    """The checkpoint files of a step: step-N.pt (latest.pt a link to it) with the last
+    `keep_last` step files kept, or latest.pt alone; best.pt a link to it when `best`."""
+    if keep_last > 0:
+        step_path = session.checkpoint_path(step)
+        save_checkpoint(step_path, payload)
+        link_atomically(step_path, session.checkpoint_path("latest"))
+        session.checkpoints_folder()  # deletes only in the session's own folder
+        for _, old in session.step_checkpoints()[:-keep_last]:
+            old.unlink(missing_ok=True)
+    else:
+        save_checkpoint(session.checkpoint_path("latest"), payload)
+    if best:
+        link_atomically(session.checkpoint_path("latest"), session.checkpoint_path("best"))

@@ -1,6 +1,7 @@
 """The terminal workbench: a Textual app that watches and steers trainer processes.
 
-The app never trains and never imports torch: every session is trained by its own
-`workbench resume NAME --headless` process (engine/launcher.py), which the app follows through
-the session folder (engine/follow.py) and steers over its control socket (engine/control.py).
+The app never trains and imports torch only through the engine (the studio's models, in
+worker threads): every session is trained by a process of its own (engine/launcher.py starts
+engine/runner.py), which the app follows through the session folder (engine/follow.py) and
+steers over its control socket (engine/control.py).
 """
