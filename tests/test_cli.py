@@ -54,6 +54,23 @@ def test_train_sessions_sample_resume_end_to_end(tmp_path, env):
     assert r.returncode == 2 and "already meets its target" in r.stderr
 
 
+def test_resume_refuses_a_session_whose_epoch_target_is_met_as_the_app_does(tmp_path):
+    """One rule for "the budget is spent" (the CLI once checked steps only, the app steps and epochs)."""
+    env = {"WORKBENCH_SESSIONS": str(tmp_path / "sessions")}
+    corpus = small_text(tmp_path)
+    r = run_cli("train", "--corpus", str(corpus), "--session", "ep", *TINY, "--epochs", "0.1", env=env)
+    assert r.returncode == 0 and "finished at step 12 (budget)" in r.stdout, (r.stdout, r.stderr)
+    r = run_cli("resume", "ep", "--headless", env=env)
+    assert r.returncode == 2 and "already meets its target of 0.1 epochs" in r.stderr, (r.stdout, r.stderr)
+    from workbench.engine.budget import spent
+    from workbench.engine.session import Session
+
+    session = Session(tmp_path / "sessions" / "ep")
+    assert spent(session.read_config(), session.live_status()) == "its target of 0.1 epochs"  # what the app asks
+    r = run_cli("resume", "ep", "--headless", "--epochs", "0.2", env=env)
+    assert r.returncode == 0 and "finished at step 23 (budget)" in r.stdout, (r.stdout, r.stderr)
+
+
 def _one_line_error(r):
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
