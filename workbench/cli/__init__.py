@@ -5,6 +5,8 @@
     control.py  ps, pause, stop, attach: background trainers from any shell
     inspect.py  sessions, sample, probe, score
     app.py      open, studio and `workbench` alone: the terminal UI
+    export.py   export: a session's metrics as CSV, its metrics and samples for TensorBoard
+    serve.py    serve: the terminal UI in a web browser (web_server.py, web_access.py)
     output.py   tables and lines several commands print
 
 Nothing here imports torch at module level: `workbench --help` and `workbench sessions`
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from workbench.cli import app, control, inspect, train
+from workbench.cli import app, control, export, inspect, serve, train
 from workbench.cli.parser import build_parser, checked_sessions_dir
 from workbench.engine.errors import reporting_errors
 from workbench.engine.session import default_sessions_dir
@@ -35,6 +37,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ps": control.cmd_ps, "pause": control.cmd_pause, "stop": control.cmd_stop, "attach": control.cmd_attach,
     "sessions": inspect.cmd_sessions, "sample": inspect.cmd_sample, "probe": inspect.cmd_probe,
     "score": inspect.cmd_score, "open": app.cmd_open, "studio": app.cmd_studio, "bench": cmd_bench,
+    "export": export.cmd_export, "serve": serve.cmd_serve,
 }
 
 

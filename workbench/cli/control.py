@@ -94,6 +94,7 @@ def trainer_rows(folder: Any, include_failed: bool) -> tuple[list[dict[str, Any]
             ours = status.get("pid") == holder.get("pid") and status.get("state") in ACTIVE_STATES
             rows.append({"session": session.name, "pid": holder.get("pid"), "host": holder.get("host"),
                          "state": status["state"] if ours else "starting", "step": status.get("step", 0),
+                         "device": status.get("device") if ours else None, "shape": status.get("shape") if ours else None,
                          "chars_per_sec": status.get("chars_per_sec") if ours else None,
                          "started": status.get("started") if ours else holder.get("started"),
                          "error": None, "path": str(session.root)})
@@ -103,7 +104,8 @@ def trainer_rows(folder: Any, include_failed: bool) -> tuple[list[dict[str, Any]
             failed += 1
             if include_failed:
                 rows.append({"session": session.name, "pid": status.get("pid"), "host": None, "state": "failed",
-                             "step": status.get("step", 0), "chars_per_sec": None, "started": status.get("started"),
+                             "step": status.get("step", 0), "device": status.get("device"), "shape": status.get("shape"),
+                             "chars_per_sec": None, "started": status.get("started"),
                              "error": status.get("error"), "path": str(session.root)})
     return rows, failed
 
@@ -117,9 +119,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no trainers running in {folder}")
     else:
-        print_table([("SESSION", "PID", "STATE", "STEP", "CHARS/S", "SINCE")] +
+        print_table([("SESSION", "PID", "STATE", "STEP", "CHARS/S", "ON", "SINCE")] +
                     [(r["session"], str(r["pid"] or ""), r["state"], str(r["step"]),
-                      f"{r['chars_per_sec']:,.0f}" if r["chars_per_sec"] else "-",
+                      f"{r['chars_per_sec']:,.0f}" if r["chars_per_sec"] else "-", r["shape"] or r["device"] or "-",
                       when(r["started"], seconds=True) if r["started"] else "") for r in rows])
         for r in rows:
             if r["error"]:

@@ -52,6 +52,7 @@ def build_parser() -> ArgumentParser:
                         description="Continue a session exactly where it stopped.")
     rs.add_argument("name", help="session name")
     _sessions_arg(rs)
+    _add_group_args(rs, None)
     _budget_args(rs)
     _add_sample_parser(sub)
     ls = sub.add_parser("sessions", help="list sessions", description="List sessions, most recently updated first.")
@@ -66,6 +67,7 @@ def build_parser() -> ArgumentParser:
     b = sub.add_parser("bench", help="measure speed and quality on this machine",
                        description="Measure training, evaluation and sampling speed, optionally against the reference baseline.")
     add_bench_arguments(b)
+    _add_web_parsers(sub)
     return parser
 
 
@@ -91,11 +93,24 @@ def _add_train_parser(sub: Any) -> None:
                    help="fp32, bf16 (bfloat16 autocast) or auto: bf16 on CPUs with native bfloat16, else fp32 (default %(default)s)")
     r.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
     r.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    _add_group_args(r, d.processes)
+    r.add_argument("--dist-timeout", type=float, default=d.dist_timeout, metavar="SECONDS",
+                   help="with --nproc: seconds a process waits for the others before the run fails (default %(default)g)")
     _add_monitoring_args(t.add_argument_group("monitoring"), d)
     g = t.add_argument_group("guards")
     g.add_argument("--patience", type=int, default=None, help="stop after this many checkpoints without a better validation loss")
     g.add_argument("--no-explosion-guard", action="store_true", help="do not stop when the loss exceeds 3x the first")
     _budget_args(t)
+
+
+def _add_group_args(p: Any, default: int | None) -> None:
+    kept = " (default: the session's own)" if default is None else " (default %(default)s)"
+    p.add_argument("--nproc", type=int, default=default, metavar="N",
+                   help="processes training together under torchrun (DDP): one per GPU on CUDA, or N CPU processes "
+                        "with --device cpu; the batch is split among them" + kept)
+    p.add_argument("--max-restarts", type=int, default=None if default is None else 0, metavar="N",
+                   help="with --nproc: times torchrun restarts a failed group, which resumes from its last "
+                        "checkpoint" + (" (default: the session's own)" if default is None else " (default %(default)s)"))
 
 
 def _add_optimisation_args(o: Any, d: TrainConfig) -> None:
@@ -128,6 +143,8 @@ def _add_monitoring_args(e: Any, d: TrainConfig) -> None:
     e.add_argument("--sample-top-p", type=float, default=None, help="(default off)")
     e.add_argument("--sample-temperature", type=float, default=s.temperature, help="(default %(default)s)")
     e.add_argument("--prime", default=None, help=f"prime text for samples (default {s.prime!r})")
+    e.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="also write TensorBoard logs as it trains, into DIR/SESSION (needs the [tensorboard] extra)")
 
 
 def _add_sample_parser(sub: Any) -> None:
@@ -228,3 +245,37 @@ def _add_inspect_parsers(sub: Any) -> None:
     sc.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+SERVE_DESCRIPTION = """Serve the workbench's terminal UI to a web browser (textual-serve, the [web] extra). Each
+browser tab runs its own app, a viewer like a terminal: closing a tab never stops training, and
+several tabs can watch one run.
+
+By default it listens on 127.0.0.1 only: open the printed URL on this machine, or from a laptop
+through an SSH tunnel (ssh -L 8000:localhost:8000 HOST, then http://localhost:8000/). Any
+other --host requires a token made fresh at each start (--token requires it on loopback too):
+the printed URL carries it, and a request for the page or its websocket without it is refused.
+
+What the token protects: nobody without the URL can open the app (which acts with your rights:
+it starts, stops and deletes training). What it does not: the connection is plain HTTP, not
+encrypted, so the token and everything on screen can be read on the network; use the SSH
+tunnel or a TLS proxy for that. Without a token, any user of this machine can connect to the
+loopback port. Pages of other sites are refused either way."""
+
+
+def _add_web_parsers(sub: Any) -> None:
+    ex = sub.add_parser("export", help="a session's metrics as CSV, or its metrics and samples for TensorBoard",
+                        description="Export a session's history: its metrics as CSV (one row per logged step), "
+                                    "and/or its scalars and samples as TensorBoard event files in DIR/NAME "
+                                    "(appending only steps not already there, so re-running it adds nothing twice).")
+    ex.add_argument("name", help="session name")
+    _sessions_arg(ex)
+    ex.add_argument("--csv", metavar="FILE", help="write the metrics as CSV to FILE (- for standard output)")
+    ex.add_argument("--tensorboard", metavar="DIR",
+                    help="write TensorBoard event files into DIR/NAME (view with tensorboard --logdir DIR; "
+                         "needs the [tensorboard] extra)")
+    sv = sub.add_parser("serve", help="the workbench in a web browser", description=SERVE_DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default %(default)s: this machine only; any other needs the token)")
+    sv.add_argument("--port", type=int, default=8000, help="port to listen on, 0 for any free one (default %(default)s)")
+    sv.add_argument("--token", action="store_true", help="require the token on loopback too (a machine shared with others)")
+    _sessions_arg(sv)

@@ -3,14 +3,19 @@ progress lines) or in the background."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from workbench.cli.app import has_terminal, open_app, require_terminal
 from workbench.cli.control import unpause
 from workbench.cli.parser import sessions_dir
 from workbench.engine.budget import given, set_budget
 from workbench.engine.config import SampleSettings, TrainConfig
+from workbench.engine.launcher import launched_by_torchrun
+from workbench.engine.tensorboard_log import logdir_setting
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import ACTIVE_STATES, Session
 
@@ -30,6 +35,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_steps=args.warmup_steps,
         min_lr_frac=args.min_lr_frac, decay_rate=args.decay_rate, decay_after=args.decay_after,
         clip=args.clip, seed=args.seed, device=args.device, precision=args.precision, threads=args.threads,
+        processes=args.nproc, dist_timeout=args.dist_timeout, max_restarts=args.max_restarts,
+        tensorboard=logdir_setting(args.tensorboard),
         log_every=args.log_every, eval_every=args.eval_every, eval_batches=args.eval_batches,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, keep_last=args.keep_last,
         patience=args.patience, explosion_guard=not args.no_explosion_guard,
@@ -38,10 +45,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if launched_by_torchrun():
+        return _train_under_torchrun(args, config)
     if not args.detach:
         require_terminal(args.headless)
-    config = config_from_args(args)
     folder = sessions_dir(args)
+    from workbench.engine.group import check_processes
+
+    check_processes(config.device, config.processes)
+    session, corpus = _new_session(args, config, folder)
+    if args.detach:
+        return start_detached(session, folder)
+    if not args.headless:
+        return open_app(folder, session.name, start=True)
+    return _train_headless(session, folder, corpus=corpus, command="workbench train")
+
+
+def _new_session(args: argparse.Namespace, config: TrainConfig, folder: Path) -> tuple[Session, Any]:
     from workbench.engine.new_session import check_new_name, create_session, prepare_corpus
 
     if args.session:
@@ -52,17 +73,52 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"corpus: {corpus.describe()}", file=sys.stderr)
     session = create_session(folder, config, corpus, args.session)
     print(f"session: {session.name} ({session.root})", file=sys.stderr)
-    if args.detach:
-        return start_detached(session, folder)
-    if not args.headless:
-        return open_app(folder, session.name, start=True)
+    return session, corpus
+
+
+def _train_headless(session: Session, folder: Path, *, corpus: Any = None, command: str) -> int:
+    """In this terminal: this process trains, or supervises the group that does."""
+    if session.read_config().processes > 1:
+        from workbench.engine.group import run_group
+
+        return run_group(session, folder)
     from workbench.engine.runner import train_here
 
-    return train_here(session, corpus=corpus, command="workbench train")
+    return train_here(session, corpus=corpus, command=command)
+
+
+def _train_under_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
+    """`torchrun ... -m workbench train ... --headless`: every process of the group runs this;
+    rank 0 makes the session (or, when torchrun restarted the group, continues it) and tells
+    the others its name."""
+    if not args.session and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS") or 0) > 0:
+        raise WorkbenchError("give the session a name (--session NAME) when torchrun may restart the group "
+                             "(--max-restarts), so that a restarted group finds it and continues it")
+    from workbench.engine.runner import train_in_world
+
+    folder = sessions_dir(args)
+
+    def session_of(world: Any) -> Session:
+        if not world.is_main:
+            return Session(folder / world.broadcast(None))
+        try:
+            if world.restarts and args.session and (folder / args.session / "config.json").is_file():
+                session = Session.open(folder, args.session)  # a restarted group: on from its checkpoint
+            else:
+                session, _ = _new_session(args, replace(config, processes=world.size), folder)
+        except WorkbenchError as exc:
+            world.report_error(str(exc))
+            raise
+        world.broadcast(session.name)
+        return session
+
+    return train_in_world(session_of, command="workbench train")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     folder = sessions_dir(args)
+    if launched_by_torchrun():
+        return _resume_under_torchrun(args, folder)
     session = Session.open(folder, args.name)
     budget = (args.steps, args.epochs, args.minutes)
     if session.lock_holder() and not (args.headless or args.detach or given(*budget)):
@@ -76,13 +132,41 @@ def cmd_resume(args: argparse.Namespace) -> int:
                              f"it cannot be resumed twice (`workbench resume {session.name}` without options "
                              f"unpauses it, `workbench attach {session.name}` watches it)")
     set_budget(session, *budget)
+    set_group(session, args.nproc, args.max_restarts)
     if args.detach:
         return start_detached(session, folder)
     if not args.headless:
         return open_app(folder, session.name, start=True)  # the budget is in config.json now
-    from workbench.engine.runner import train_here
+    return _train_headless(session, folder, command="workbench resume")
 
-    return train_here(session, command="workbench resume")
+
+def set_group(session: Session, processes: int | None, max_restarts: int | None) -> None:
+    """A new number of processes (or of restarts) for the session's next runs, checked and saved."""
+    if processes is None and max_restarts is None:
+        return
+    config = session.read_config()
+    changes = {k: v for k, v in (("processes", processes), ("max_restarts", max_restarts)) if v is not None}
+    config = replace(config, **changes).validate()
+    from workbench.engine.group import check_processes
+
+    check_processes(config.device, config.processes)
+    session.write_config(config)
+
+
+def _resume_under_torchrun(args: argparse.Namespace, folder: Path) -> int:
+    from workbench.engine.runner import train_in_world
+
+    def session_of(world: Any) -> Session:
+        if not world.is_main:
+            return Session(folder / args.name)
+        session = Session.open(folder, args.name)
+        if not world.restarts:
+            set_budget(session, args.steps, args.epochs, args.minutes)
+            config = session.read_config()
+            session.write_config(replace(config, processes=world.size))
+        return session
+
+    return train_in_world(session_of, command="workbench resume")
 
 
 def start_detached(session: Session, folder: Path) -> int:

@@ -7,6 +7,8 @@ training device: a window is a view, so a step does no host work and no copy.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor
 
@@ -22,6 +24,17 @@ class WindowGrid:
 
     def __len__(self) -> int:
         return self.batches
+
+    @property
+    def rows(self) -> int:
+        return int(self.grid.shape[0])
+
+    def row_range(self, part: slice) -> "WindowGrid":
+        """The same windows over rows `part` only (a view): one rank's share of the batch. Each
+        row is its own stream of text, so the rows of a batch can be trained apart."""
+        share = copy.copy(self)
+        share.grid = self.grid[part]
+        return share
 
     def window(self, index: int) -> tuple[Tensor, Tensor]:
         """Inputs and targets (batch_size, seq_length) of window `index`."""

@@ -4,6 +4,7 @@ command line and the terminal UI alike, and how long is left. Pure Python."""
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from typing import Any
 
@@ -101,3 +102,37 @@ def eta_seconds(config: TrainConfig, *, step: int, total_steps: int | None, char
     if config.max_minutes is not None:
         candidates.append(max(0.0, config.max_minutes * 60 - run_seconds))
     return min(candidates) if candidates else None
+
+
+class SpeedEstimate:
+    """The training speed a user is shown, and the ETA is computed from: the median of the last
+    WINDOW log intervals, so that one interval of a busy machine (a preempted process trains
+    at a fraction of its speed, or a burst catches up) moves it little. Also the usual wall
+    time between reports, from which a viewer tells a run that has stalled."""
+
+    WINDOW = 5
+
+    def __init__(self) -> None:
+        self._rates: list[float] = []
+        self._gaps: list[float] = []
+        self._last: float | None = None
+
+    def add(self, chars_per_sec: float) -> None:
+        now = time.monotonic()
+        if self._last is not None:
+            self._gaps = [*self._gaps[-(self.WINDOW - 1):], now - self._last]
+        self._last = now
+        self._rates = [*self._rates[-(self.WINDOW - 1):], chars_per_sec]
+
+    @property
+    def chars_per_sec(self) -> float | None:
+        return statistics.median(self._rates) if self._rates else None
+
+    @property
+    def report_seconds(self) -> float | None:
+        """The usual seconds between two reports (None until two have come)."""
+        return statistics.median(self._gaps) if self._gaps else None
+
+    def pause(self) -> None:
+        """A pause is no gap between reports."""
+        self._last = None

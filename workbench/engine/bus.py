@@ -6,6 +6,7 @@ subscriber delays nothing but its own deliveries, and one that raises is reporte
 stderr and keeps receiving later events."""
 from __future__ import annotations
 
+import collections
 import queue
 import sys
 import threading
@@ -77,30 +78,42 @@ class Inbox:
     WAIT_SECONDS = 0.25  # while paused, how often the wait wakes (it also wakes for a command)
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._items: collections.deque[Command] = collections.deque()
+        self._arrived = threading.Condition()
 
     def put(self, command: Command) -> None:
-        self._queue.put(command)
+        with self._arrived:
+            self._items.append(command)
+            self._arrived.notify_all()
+
+    def pending(self) -> bool:
+        return bool(self._items)
+
+    def take_all(self) -> list[Command]:
+        with self._arrived:
+            items, self._items = list(self._items), collections.deque()
+        return items
+
+    def wait_for(self, seconds: float) -> bool:
+        """Wait up to `seconds` for a command to arrive; whether one is waiting."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: bool(self._items), timeout=seconds)
 
     def drain(self, apply: Callable[[Command], str | None]) -> str | None:
         """Apply every waiting command; the first stop reason, which ends the draining."""
-        while True:
-            try:
-                command = self._queue.get_nowait()
-            except queue.Empty:
-                return None
+        while self._items:
+            with self._arrived:
+                command = self._items.popleft()
             reason = apply(command)
             if reason is not None:
                 return reason
+        return None
 
     def wait(self, apply: Callable[[Command], str | None], waiting: Callable[[], bool]) -> str | None:
         """Apply commands as they come while `waiting()` (a pause); a stop reason ends it."""
         while waiting():
-            try:
-                command = self._queue.get(timeout=self.WAIT_SECONDS)
-            except queue.Empty:
-                continue
-            reason = apply(command)
-            if reason is not None:
-                return reason
+            if self.wait_for(self.WAIT_SECONDS):
+                reason = self.drain(apply)
+                if reason is not None:
+                    return reason
         return None

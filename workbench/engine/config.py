@@ -104,7 +104,14 @@ class TrainConfig:
     more, where it trains 1.4-1.65x faster at the same loss per step; fp32 elsewhere (CUDA
     already gets TF32 matmuls; ask for bf16 there explicitly)."""
     threads: int | None = None
-    """CPU threads for torch (None: torch's default)."""
+    """CPU threads for torch (None: torch's default; torchrun's is 1 per process of a group)."""
+    processes: int = 1
+    """Processes training the session together (DDP under torchrun): one per GPU on CUDA,
+    or CPU processes with gloo. The batch's rows are split among them."""
+    dist_timeout: float = 120.0
+    """Seconds a process of a group waits for the others before it gives up on them."""
+    max_restarts: int = 0
+    """How many times torchrun may restart a failed group (it resumes from the last checkpoint)."""
 
     log_every: int = 10
     """Steps between progress reports (and reads of the loss from the device)."""
@@ -129,6 +136,10 @@ class TrainConfig:
     """Target total epochs for the session (None: no epoch limit)."""
     max_minutes: float | None = None
     """Wall-clock budget of one run (not cumulative across resumes)."""
+
+    tensorboard: str | None = None
+    """A TensorBoard log folder (absolute) the trainer writes this session into live, as
+    FOLDER/SESSION-NAME (engine/tensorboard_live.py); None: none."""
 
     sample: SampleSettings = field(default_factory=SampleSettings)
 
@@ -160,6 +171,13 @@ class TrainConfig:
         need(self.max_minutes is None or self.max_minutes > 0, f"--minutes must be positive, got {self.max_minutes}")
         need(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         need(self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}")
+        need(self.processes >= 1, f"--nproc must be at least 1, got {self.processes}")
+        need(self.processes == 1 or self.batch_size % self.processes == 0,
+             f"--batch-size {self.batch_size} cannot be split evenly across {self.processes} processes; "
+             f"give a batch size divisible by {self.processes} (or another --nproc)")
+        need(math.isfinite(self.dist_timeout) and self.dist_timeout >= 5,
+             f"--dist-timeout must be at least 5 seconds, got {self.dist_timeout}")
+        need(self.max_restarts >= 0, f"--max-restarts must be 0 or more, got {self.max_restarts}")
         if self.schedule == "cosine":
             need(self.max_steps is not None or self.max_epochs is not None,
                  "the cosine schedule needs a length: give --steps or --epochs")

@@ -8,26 +8,33 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.engine.batches import WindowGrid
+from workbench.engine.distributed import World
 
 
 @torch.no_grad()
-def validation_loss(model: torch.nn.Module, grid: WindowGrid, max_batches: int | None = None, autocast_dtype=None) -> float:
+def validation_loss(model: torch.nn.Module, grid: WindowGrid, max_batches: int | None = None, autocast_dtype=None,
+                    world: World | None = None) -> float:
+    """The mean loss over every position of `grid` (its first `max_batches` windows: the cheap
+    estimate). In a group each rank scores its own rows of the batch and the sums are added up:
+    the same number as one process scoring all rows, up to the order of the additions."""
     was_training = model.training
     model.eval()
     try:
         device = grid.grid.device
         hidden = model.init_hidden(grid.grid.shape[0], device)
-        total = torch.zeros((), dtype=torch.float64, device=device)
-        count = 0
+        total = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, positions
         batches = len(grid) if max_batches is None else min(max_batches, len(grid))
         for index in range(batches):
             x, y = grid.window(index)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits, hidden = model(x, hidden)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1).long(), reduction="sum")
-            total += loss.double()
-            count += y.numel()
-        return float(total.item()) / count  # one sync for the whole pass
+            total[0] += loss.double()
+            total[1] += y.numel()
+        if world is not None:
+            world.sum_(total)
+        loss_sum, count = total.tolist()  # one sync for the whole pass
+        return loss_sum / count
     finally:
         model.train(was_training)
 

@@ -1,9 +1,12 @@
 """The guards on the math (as char-rnn has them): a training loss that is not finite, or that
-explodes past 3x its reference, ends the run with the last good checkpoint kept."""
+explodes past 3x its reference, ends the run with the last good checkpoint kept; and what a
+crash nobody foresaw is called when it ends a run."""
 from __future__ import annotations
 
+import errno
 import math
-from typing import Callable
+import traceback
+from typing import Any, Callable
 
 
 class TrainingFailed(Exception):
@@ -29,3 +32,12 @@ def check_loss(loss: float, *, step: int, first_loss: float | None, vocab_size: 
         raise TrainingFailed(f"training loss {loss:.3f} {where} exploded past 3x {what} ({reference:.3f}); "
                              f"stopped, {kept()}; try a lower --lr")
     return first_loss
+
+
+def describe_crash(exc: BaseException, session: Any, step: int) -> str:
+    """An error nobody foresaw, in one line: a full disk with what to do, else the exception's
+    last line (out of memory, a bug)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"the disk holding {session.root} is full (at step {step}); free some space, "
+                f"then `workbench resume {session.name}`")
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]

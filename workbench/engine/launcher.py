@@ -36,6 +36,11 @@ _BOOTSTRAP = (
 )
 
 
+def launched_by_torchrun() -> bool:
+    """Whether torchrun started this process as one rank of a group (its environment says)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or ("RANK" in os.environ and "WORLD_SIZE" in os.environ)
+
+
 def python_command(target: str, args: list[str]) -> list[str]:
     """The command line that runs `module:function(args)` in a fresh interpreter (this one's
     executable, so the same virtual environment) without importing from the current folder."""
@@ -74,7 +79,10 @@ def last_log_line(session: Session) -> str:
 
 
 def trainer_command(session: Session, sessions_dir: Path) -> list[str]:
-    return python_command("workbench.engine.runner:main", [str(Path(sessions_dir).resolve()), session.name])
+    """One trainer process (engine/runner.py), or the supervisor of a group (engine/group.py)
+    when the session trains with several processes."""
+    entry = "workbench.engine.group:main" if session.read_config().processes > 1 else "workbench.engine.runner:main"
+    return python_command(entry, [str(Path(sessions_dir).resolve()), session.name])
 
 
 def start_trainer(session: Session, sessions_dir: Path, *, wait: float = 120.0) -> int:
@@ -93,7 +101,8 @@ def start_trainer(session: Session, sessions_dir: Path, *, wait: float = 120.0) 
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         status = session.read_status()
-        if status.get("pid") == proc.pid and status.get("state") in ACTIVE_STATES:
+        ours = proc.pid in (status.get("pid"), status.get("supervisor_pid"))  # a group's rank 0 has its own pid
+        if ours and status.get("state") in ACTIVE_STATES:
             return _reaped_later(proc)
         code = proc.poll()
         if code is not None:

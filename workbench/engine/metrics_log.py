@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from workbench.engine.distributed import World
 from workbench.engine.session import JsonlWriter
 
 
@@ -19,14 +20,16 @@ class Interval:
     mean_loss: float
     mean_norm: float
     chars_per_sec: float
-    """Characters trained per second of training steps (no evaluations, no pauses)."""
+    """Characters trained per second of training steps (no evaluations, no pauses), by the
+    whole group: `chars_per_step` is the global batch's."""
 
 
 class IntervalMeter:
     """Losses and gradient norms of the steps since the last report, kept on the device."""
 
-    def __init__(self, device: torch.device, chars_per_step: int) -> None:
+    def __init__(self, device: torch.device, chars_per_step: int, world: World | None = None) -> None:
         self.chars_per_step = chars_per_step
+        self.world = world
         self._loss_sum = torch.zeros((), device=device)
         self._norm_sum = torch.zeros((), device=device)
         self.steps = 0
@@ -39,7 +42,11 @@ class IntervalMeter:
         self._seconds += seconds
 
     def read(self) -> Interval:
-        """The interval's means (one sync) and speed; the meter starts the next interval."""
+        """The interval's means (one sync) and speed; the meter starts the next interval. In a
+        group the loss is the mean over the ranks (one collective per interval, not per step);
+        the gradient norm is every rank's already (DDP averaged the gradients)."""
+        if self.world is not None:
+            self.world.mean_(self._loss_sum)
         interval = Interval(
             steps=self.steps,
             mean_loss=float((self._loss_sum / self.steps).item()),
@@ -81,3 +88,17 @@ class MetricsRecorder:
             record["chars_per_sec"] = round(record["chars_per_sec"])
         record["time"] = round(time.time(), 3)
         self.writer.write(record)
+
+
+class SessionLogs:
+    """A session's three logs, open for appending: the metrics (one record per step), the
+    samples drawn during training and the events. Only rank 0 of a group has them."""
+
+    def __init__(self, session: Any) -> None:
+        self.metrics = MetricsRecorder(JsonlWriter(session.metrics_path))
+        self.samples = JsonlWriter(session.samples_path)
+        self.events = JsonlWriter(session.events_path)
+
+    def close(self) -> None:
+        for writer in (self.metrics.writer, self.samples, self.events):
+            writer.close()

@@ -1,11 +1,14 @@
 """A trainer's process: one session trained here, in the foreground, until it ends.
 
     train_here(session)          # `workbench train/resume --headless` call this
-    python -c ... runner:main    # what the launcher starts for `--detach` and the terminal UI
+    python -c ... runner:main    # what the launcher starts for `--detach` and the terminal UI,
+                                 # and what torchrun starts in every process of a group
 
 Progress goes to stdout as lines (engine/narrate.py), warnings to stderr; the control socket
 is served while the session is ours; Ctrl-C, SIGTERM and SIGHUP finish the current step, save
 a checkpoint and end the run (a second one aborts at once, the checkpoint written already).
+In a group (torchrun), rank 0 does all of that for the group, and a signal to any process
+stops every one of them at the same step.
 """
 from __future__ import annotations
 
@@ -14,15 +17,17 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import IO, Sequence
+from typing import IO, Any, Callable, Sequence
 
-from workbench.engine import commands as cmd
 from workbench.engine import events as ev
+from workbench.engine.config import TrainConfig
 from workbench.engine.control_server import ControlServer
 from workbench.engine.corpus.load import Corpus
+from workbench.engine.distributed import World, join_world
 from workbench.engine.errors import reporting_errors
 from workbench.engine.narrate import Narrator
 from workbench.engine.session import Session
+from workbench.engine.tensorboard_live import live_writer
 from workbench.engine.trainer import Trainer
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -57,9 +62,10 @@ class _StopOnSignal:
         if self.received:
             raise KeyboardInterrupt
         self.received.append(name)
-        print(f"\n{name} received: finishing the current step, saving a checkpoint, then validating it "
-              "(again to abort; the checkpoint is written first)", file=sys.stderr, flush=True)
-        self.trainer.send(cmd.Stop(reason=f"signal {name}", urgent=True))
+        if self.trainer.world.is_main:  # rank 0 speaks for a group
+            print(f"\n{name} received: finishing the current step, saving a checkpoint, then validating it "
+                  "(again to abort; the checkpoint is written first)", file=sys.stderr, flush=True)
+        self.trainer.stop_for_signal(signum)
 
     def __enter__(self) -> "_StopOnSignal":
         self.previous = {sig: signal.signal(sig, self) for sig in STOP_SIGNALS}
@@ -70,23 +76,52 @@ class _StopOnSignal:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def train_here(session: Session, *, corpus: Corpus | None = None, command: str = "workbench train") -> int:
+def train_here(session: Session, *, corpus: Corpus | None = None, command: str = "workbench train",
+               world: World | None = None) -> int:
     """Train `session` in this process until its budget, a stop or a failure; the exit status
-    (1 when the run failed, with its reason as the last line on stderr)."""
-    trainer = Trainer(session, corpus=corpus, command=command)
-    trainer.subscribe(ProgressPrinter())
+    (1 when the run failed, with its reason as the last line on stderr). In a group (`world`)
+    every rank calls this; rank 0 reads the session and tells the others its config."""
+    world = world or World()
+    config = None
+    if world.distributed:
+        config = TrainConfig.from_dict(world.broadcast(session.read_config().to_dict() if world.is_main else None))
+    trainer = Trainer(session, corpus=corpus, command=command, world=world, config=config)
+    if world.is_main:
+        trainer.subscribe(ProgressPrinter())
+        tensorboard = live_writer(session, trainer.config)  # config.tensorboard: TensorBoard logs as it trains
+        if tensorboard is not None:
+            trainer.subscribe(tensorboard)
     with _StopOnSignal(trainer):
-        final = trainer.run(while_locked=ControlServer(session, trainer))
+        final = trainer.run(while_locked=ControlServer(session, trainer) if world.is_main else None)
     if isinstance(final, ev.Failed):
-        print(f"workbench: error: {final.error}", file=sys.stderr)
+        if world.is_main or not final.error.startswith("lost contact"):
+            print(f"workbench: error: {final.error}", file=sys.stderr)
         return 1
     return 0
 
 
+def train_in_world(session_of: Callable[[World], Session], **options: Any) -> int:
+    """`train_here` in torchrun's group (or alone when torchrun did not start this process),
+    the group torn down after. `session_of(world)` opens the session on rank 0 (the others
+    only know its name: its folder may not be on their machine)."""
+    world = join_world()
+    try:
+        return train_here(session_of(world), world=world, **options)
+    finally:
+        world.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The background trainer's entry (engine/launcher.py): `SESSIONS_DIR NAME`."""
+    """The background trainer's entry (engine/launcher.py, and every process of a group that
+    engine/group.py starts): `SESSIONS_DIR NAME`."""
     parser = argparse.ArgumentParser(prog="workbench trainer", description="Train one session (started by workbench).")
     parser.add_argument("sessions_dir", type=Path)
     parser.add_argument("name")
     args = parser.parse_args(argv)
-    return reporting_errors(lambda: train_here(Session.open(args.sessions_dir, args.name), command="workbench resume"))
+
+    def session_of(world: World) -> Session:
+        if world.is_main:
+            return Session.open(args.sessions_dir, args.name)
+        return Session(Path(args.sessions_dir) / args.name)
+
+    return reporting_errors(lambda: train_in_world(session_of, command="workbench resume"))

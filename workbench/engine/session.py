@@ -328,6 +328,7 @@ class Session:
             "state": status.get("state", "created"),
             "updated": status.get("updated"),
             "device": status.get("device"),  # as the trainer ran it, e.g. "cpu bf16"
+            "shape": status.get("shape"),  # a group's, e.g. "2 x cpu, gloo" (None for one process)
             "precision": config.precision,  # as asked (auto, fp32, bf16)
             "pid": status.get("pid") if status.get("state") in ACTIVE_STATES else None,
             "error": status.get("error"),

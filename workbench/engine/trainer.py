@@ -13,11 +13,9 @@ metrics_log.py's.
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import time
-import traceback
 from dataclasses import replace
 from typing import Any, Callable, ContextManager
 
@@ -26,37 +24,38 @@ import torch
 from workbench.engine import commands as cmd
 from workbench.engine import events as ev
 from workbench.engine.batches import WindowGrid
-from workbench.engine.budget import RunClock, eta_seconds, target_steps
-from workbench.engine.bus import EventBus, Inbox
-from workbench.engine.checkpoint import CheckpointError, load_first_good
+from workbench.engine.budget import RunClock, SpeedEstimate, eta_seconds, target_steps
+from workbench.engine.bus import EventBus
 from workbench.engine.config import TrainConfig
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.corpus.load import Corpus
 from workbench.engine.device import describe_device
+from workbench.engine.distributed import World, group_status, lost_contact
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.evaluation import as_tensor_ids, validation_loss
-from workbench.engine.guards import TrainingFailed, check_loss
+from workbench.engine.evaluation import validation_loss
+from workbench.engine.guards import TrainingFailed, check_loss, describe_crash
 from workbench.engine.lock import SessionLock
-from workbench.engine.metrics_log import MetricsRecorder
-from workbench.engine.run_setup import checked_corpus, choose_hardware
+from workbench.engine.metrics_log import SessionLogs
+from workbench.engine.run_setup import build_step, choose_hardware, restore_saved, shared_corpus
 from workbench.engine.sampling import generate
 from workbench.engine.schedule import learning_rate
-from workbench.engine.session import JsonlWriter, Session
+from workbench.engine.session import Session
 from workbench.engine.step import TrainingStep
-from workbench.engine.training_state import (RunState, checkpoint_payload, restore_run, seed_everything,
-                                             write_checkpoint)
+from workbench.engine.steering import Steering
+from workbench.engine.training_state import RunState, capture_rng, checkpoint_payload, write_checkpoint
 from workbench.models.charrnn import CharRNN
 
-RATE_SMOOTHING = 0.7  # weight of the past in the speed an ETA is computed from
-
-
 class Trainer:
-    def __init__(self, session: Session, *, corpus: Corpus | None = None, command: str = "workbench train") -> None:
+    def __init__(self, session: Session, *, corpus: Corpus | None = None, command: str = "workbench train",
+                 world: World | None = None, config: TrainConfig | None = None) -> None:
+        """In a group (`world`), every rank makes a Trainer; only rank 0 reads or writes the
+        session, so the others are given its `config` (distributed.World.broadcast)."""
         self.session = session
-        self.config: TrainConfig = session.read_config()
+        self.world = world or World()
+        self.config: TrainConfig = config or session.read_config()
         self._corpus = corpus
         self._command_name = command
-        self._inbox = Inbox()
+        self._steering = Steering(self.world)
         self._bus = EventBus()
         self.state = "created"
         self.progress = RunState(base_lr=self.config.lr, sample_settings=replace(self.config.sample))
@@ -76,11 +75,9 @@ class Trainer:
         self._pending_warnings: list[str] = []
         self._urgent_stop = False
         self._step: TrainingStep | None = None
-        self._recorder: MetricsRecorder | None = None
-        self._samples: JsonlWriter | None = None
-        self._events: JsonlWriter | None = None
+        self._logs: SessionLogs | None = None
         self._lr = self.config.lr
-        self._recent_rate: float | None = None
+        self._speed = SpeedEstimate()
         self._clock = RunClock()
 
     @property
@@ -101,8 +98,14 @@ class Trainer:
         return self._bus.subscribe(fn)
 
     def send(self, command: cmd.Command) -> None:
-        """Thread-safe; applied before the next step (within one step)."""
-        self._inbox.put(command)
+        """Thread-safe; applied before the next step (within one step; in a group, at the next
+        step the ranks agree on, about a tenth of a second later)."""
+        self._steering.inbox.put(command)
+
+    def stop_for_signal(self, signum: int) -> None:
+        """A signal asked this process to stop: finish the step, checkpoint (before validating:
+        a kill may follow), end. In a group every rank stops at the same step."""
+        self._steering.signal(signum)
 
     def run(self, while_locked: ContextManager[Any] | None = None) -> ev.Event:
         """Train until the budget is spent, a Stop command arrives or a guard trips.
@@ -110,19 +113,24 @@ class Trainer:
         before training starts (bad corpus, busy session, unusable checkpoint).
         `while_locked` is entered once the session lock is held and exited before it is
         released: the control socket lives exactly as long as this run owns the session."""
+        main = self.world.is_main
         lock = SessionLock(self.session.lock_path, self.session.name)
-        lock.acquire(self._command_name)
+        if main:
+            lock.acquire(self._command_name)
         scope = contextlib.ExitStack()
         try:
             if while_locked is not None:
                 scope.enter_context(while_locked)
-            self._setup()
+            self._setup_in_group()
             try:
                 return self._loop()
             except TrainingFailed as exc:
                 return self._fail(str(exc))
             except Exception as exc:  # out of memory, disk full, a bug: keep the session sane
-                return self._fail(f"{self._describe_crash(exc)}; {self._what_is_kept()}")
+                cause = (self.world.lost_message(exc, f"at step {self.progress.step}")
+                         if self.world.distributed and lost_contact(exc) else
+                         describe_crash(exc, self.session, self.progress.step))
+                return self._fail(f"{cause}; {self._what_is_kept()}", cause=cause)
             except KeyboardInterrupt:  # a second signal: no more waiting, but say what is on disk
                 self._abandon()
                 raise
@@ -130,13 +138,28 @@ class Trainer:
             scope.close()
             self._close_writers()
             self._bus.close()
-            lock.release()
+            if main:
+                lock.release()
+
+    def _setup_in_group(self) -> None:
+        """The setup, with a group's failures as one line: another rank's own words when it
+        left them (distributed.World.report_error), else that contact was lost."""
+        try:
+            self._setup()
+        except WorkbenchError as exc:
+            self.world.report_error(str(exc))
+            raise
+        except Exception as exc:
+            if self.world.distributed and lost_contact(exc):
+                raise WorkbenchError(self.world.lost_message(exc, "while starting")) from None
+            raise
 
     # -- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
-        self.session.check_layout()  # before anything is written: no file of it may lead elsewhere
-        corpus, self.vocab = checked_corpus(self.session, self.config, self._corpus)
-        hardware = choose_hardware(self.config)
+        if self.world.is_main:
+            self.session.check_layout()  # before anything is written: no file of it may lead elsewhere
+        corpus, self.vocab = shared_corpus(self.session, self.config, self._corpus, self.world)
+        hardware = choose_hardware(self.config, self.world)
         self.device, self.autocast_dtype, self.precision = hardware.device, hardware.autocast_dtype, hardware.precision
         if hardware.warning:
             self._pending_warnings.append(hardware.warning)
@@ -146,42 +169,27 @@ class Trainer:
         self._announce(resumed)
 
     def _build(self, corpus: Corpus) -> None:
-        """The data on the device, then the model, its optimizer and its first hidden state, in
-        the order the seed decides them (a resume restores the generators after this)."""
-        c = self.config
-        train_ids, val_ids = corpus.split(c.val_frac)
-        train_grid = WindowGrid(as_tensor_ids(train_ids, self.device), c.batch_size, c.seq_length)
-        self.val_grid = WindowGrid(as_tensor_ids(val_ids, self.device), c.batch_size, c.seq_length)
-        self.steps_per_epoch = len(train_grid)
-        seed_everything(c.seed)
-        self._step = TrainingStep(c, len(self.vocab), train_grid, self.device, self.autocast_dtype)
+        self._step, self.val_grid = build_step(self.config, self.vocab, corpus, self.device, self.autocast_dtype,
+                                               self.world)
+        self.steps_per_epoch = len(self._step.grid)
         self.model, self.optimizer = self._step.model, self._step.optimizer
 
     def _restore_if_saved(self) -> bool:
-        # We hold the lock, so any temporary file here is a dead writer's half checkpoint.
-        for stale in self.session.checkpoints_folder().glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-        if not self.session.has_checkpoint():
-            return False
-        try:
-            data, _, errors = load_first_good(self.session.restore_candidates())
-        except CheckpointError as exc:
-            raise WorkbenchError(f"no usable checkpoint in session {self.session.name!r}: {exc}") from None
-        for message in errors:
-            self._pending_warnings.append(f"{message}; resumed from an older checkpoint (step {data['step']})")
         assert self._step is not None
-        self.progress, self._step.hidden = restore_run(data, model=self._step.model, optimizer=self._step.optimizer,
-                                                       vocab=self.vocab, device=self.device,
-                                                       session_name=self.session.name)
-        self.checkpoint_step = self.progress.step
+        restored = restore_saved(self.session, self.config, self._step, self.vocab, self.device, self.world,
+                                 self._pending_warnings)
+        if restored is None:
+            return False
+        self.progress = restored
+        self.checkpoint_step = restored.step
         return True
 
     def _open_logs(self) -> None:
+        if not self.world.is_main:
+            return  # only rank 0 writes into the session
         session = self.session
         session.truncate_logs_after(self.progress.step)
-        self._recorder = MetricsRecorder(JsonlWriter(session.metrics_path))
-        self._samples = JsonlWriter(session.samples_path)
-        self._events = JsonlWriter(session.events_path)
+        self._logs = SessionLogs(session)
 
     def _announce(self, resumed: bool) -> None:
         assert self.model is not None
@@ -189,12 +197,14 @@ class Trainer:
         self.params = self.model.num_parameters()
         self.total_steps = target_steps(self.config, self.steps_per_epoch)
         self.state = "running"
-        self.session.write_status(
+        group = group_status(self.world, self.device)
+        self._status(
             state="running", pid=os.getpid(), step=p.step, epoch=p.epoch, device=f"{self.device} {self.precision}",
             params=self.params, best_val_loss=p.best_val_loss, error=None, started=time.time(),
-            total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+            total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch, **group,
         )
-        self._emit(ev.Started(step=p.step, epoch=p.epoch, device=f"{describe_device(self.device)}, {self.precision}",
+        device = group.get("shape") or describe_device(self.device)
+        self._emit(ev.Started(step=p.step, epoch=p.epoch, device=f"{device}, {self.precision}",
                               params=self.params, resumed=resumed, total_steps=self.total_steps,
                               steps_per_epoch=self.steps_per_epoch))
 
@@ -203,38 +213,37 @@ class Trainer:
         for message in self._pending_warnings:
             self._emit(ev.Warning(step=self.progress.step, message=message))
         self._pending_warnings = []
-        assert self._step is not None and self._recorder is not None
+        assert self._step is not None
         self._step.model.train()
         self._lr = self.progress.base_lr
         self._clock.start()
         while True:
-            stop = self._inbox.drain(self._apply)
-            if stop is None and self.state == "paused":
+            end = self._steering.take(self.progress.step, self._apply, self._minutes_spent)
+            if end is None and self.state == "paused":
                 self._clock.stop()
-                stop = self._inbox.wait(self._apply, lambda: self.state == "paused")
+                end = self._steering.wait_while(lambda: self.state == "paused", self.progress.step, self._apply)
                 self._clock.start()
-            if stop is not None:
-                return self._finish(stop, "stopped")
-            ended = self._budget_spent()
-            if ended is not None:
-                return self._finish(ended, "finished")
+                self._speed.pause()
+            if end is None and self._budget_spent():
+                end = ("budget", "finished")
+            if end is not None:
+                return self._finish(*end)
             c, p = self.config, self.progress
             self._lr = learning_rate(c.schedule, p.base_lr, p.step, p.epoch, total_steps=self.total_steps,
                                      warmup_steps=c.warmup_steps, min_lr_frac=c.min_lr_frac,
                                      decay_rate=c.decay_rate, decay_after=c.decay_after)
-            self._recorder.flush()  # the previous step's record is complete
+            self._flush_record()  # the previous step's record is complete
             self._step(p, self._lr)
             early = self._after_step()
             if early is not None:
                 return early
 
-    def _budget_spent(self) -> str | None:
+    def _budget_spent(self) -> bool:
+        return self.total_steps is not None and self.progress.step >= self.total_steps
+
+    def _minutes_spent(self) -> bool:
         c = self.config
-        if self.total_steps is not None and self.progress.step >= self.total_steps:
-            return "budget"
-        if c.max_minutes is not None and self._clock.seconds() >= c.max_minutes * 60:
-            return "time budget"
-        return None
+        return c.max_minutes is not None and self._clock.seconds() >= c.max_minutes * 60
 
     def _after_step(self) -> ev.Event | None:
         """Reports, evaluations, checkpoints and samples due after this step; the end of the run
@@ -247,7 +256,7 @@ class Trainer:
             self._report_steps()
             if eval_due and not checkpoint_due:
                 assert self.model is not None and self.val_grid is not None
-                val = validation_loss(self.model, self.val_grid, c.eval_batches, self.autocast_dtype)
+                val = validation_loss(self.model, self.val_grid, c.eval_batches, self.autocast_dtype, self.world)
                 self._merge(val_loss=val, val_full=False)
                 self._emit(ev.Evaluated(step=step, val_loss=val, full=False, best=False))
         if checkpoint_due:
@@ -267,18 +276,18 @@ class Trainer:
         p = self.progress
         interval = self._step.meter.read()
         rate = interval.chars_per_sec
-        recent = self._recent_rate
-        self._recent_rate = rate if recent is None else RATE_SMOOTHING * recent + (1 - RATE_SMOOTHING) * rate
+        self._speed.add(rate)
         p.first_loss = check_loss(interval.mean_loss, step=p.step, first_loss=p.first_loss, vocab_size=len(self.vocab),
                                   explosion_guard=self.config.explosion_guard, kept=self._what_is_kept)
-        eta = eta_seconds(self.config, step=p.step, total_steps=self.total_steps, chars_per_sec=self._recent_rate,
-                          run_seconds=self._clock.seconds())
+        eta = eta_seconds(self.config, step=p.step, total_steps=self.total_steps,
+                          chars_per_sec=self._speed.chars_per_sec, run_seconds=self._clock.seconds())
         self._merge(train_loss=interval.mean_loss, lr=self._lr, grad_norm=interval.mean_norm, chars_per_sec=rate)
         self._emit(ev.StepsLogged(step=p.step, epoch=p.epoch, epoch_progress=p.position / self.steps_per_epoch,
                                   train_loss=interval.mean_loss, lr=self._lr, grad_norm=interval.mean_norm,
                                   chars_per_sec=rate, eta_seconds=eta))
-        self.session.write_status(step=p.step, epoch=p.epoch, chars_per_sec=rate, lr=self._lr,
-                                  train_loss=interval.mean_loss, eta_seconds=eta)
+        # The interval's own speed goes into its record; the user is shown the steadier one.
+        self._status(step=p.step, epoch=p.epoch, chars_per_sec=self._speed.chars_per_sec, lr=self._lr,
+                     train_loss=interval.mean_loss, eta_seconds=eta, report_seconds=self._speed.report_seconds)
 
     # -- checkpoints ----------------------------------------------------------------------
     def _save_checkpoint(self, reason: str, *, urgent: bool = False) -> None:
@@ -293,7 +302,7 @@ class Trainer:
             if not all(bool(torch.isfinite(w).all()) for w in self.model.parameters()):
                 raise TrainingFailed(f"the weights hold non-finite values at step {p.step}; not saving this model")
             self._write_checkpoint(None, best=False)
-        val = validation_loss(self.model, self.val_grid, autocast_dtype=self.autocast_dtype)
+        val = validation_loss(self.model, self.val_grid, autocast_dtype=self.autocast_dtype, world=self.world)
         if not math.isfinite(val):
             saved = " (the checkpoint written on the signal holds it)" if urgent else ""
             raise TrainingFailed(f"validation loss is {val} at step {p.step}; not saving this model{saved}")
@@ -310,14 +319,16 @@ class Trainer:
                                       best=best))
 
     def _write_checkpoint(self, val_loss: float | None, *, best: bool) -> None:
-        assert self.model is not None and self.optimizer is not None
-        p, session = self.progress, self.session
-        assert self._step is not None
-        payload = checkpoint_payload(model=self.model, optimizer=self.optimizer, vocab=self.vocab, config=self.config,
-                                     state=p, hidden=self._step.hidden, device=self.device, val_loss=val_loss)
-        write_checkpoint(session, payload, step=p.step, keep_last=self.config.keep_last, best=best)
+        assert self.model is not None and self.optimizer is not None and self._step is not None
+        p, world = self.progress, self.world
+        hidden = world.gather_rows(self._step.hidden)  # every row of the batch, from every rank
+        rng = world.gather_objects(capture_rng(self.device))
+        if world.is_main:
+            payload = checkpoint_payload(model=self.model, optimizer=self.optimizer, vocab=self.vocab,
+                                         config=self.config, state=p, hidden=hidden, rng=rng, val_loss=val_loss)
+            write_checkpoint(self.session, payload, step=p.step, keep_last=self.config.keep_last, best=best)
         self.checkpoint_step = p.step
-        session.write_status(step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, checkpoint_step=p.step)
+        self._status(step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, checkpoint_step=p.step)
 
     # -- commands -------------------------------------------------------------------------
     def _apply(self, command: cmd.Command) -> str | None:
@@ -328,11 +339,11 @@ class Trainer:
         if isinstance(command, cmd.Pause) and self.state != "paused":
             self.state = "paused"
             self._flush_record()  # viewers see the last interval while we wait
-            self.session.write_status(state="paused", step=p.step)
+            self._status(state="paused", step=p.step)
             self._emit(ev.Paused(step=p.step))
         elif isinstance(command, cmd.Resume) and self.state == "paused":
             self.state = "running"
-            self.session.write_status(state="running", step=p.step)
+            self._status(state="running", step=p.step)
             self._emit(ev.Resumed(step=p.step))
         elif isinstance(command, cmd.CheckpointNow):
             self._save_checkpoint("requested")
@@ -363,29 +374,36 @@ class Trainer:
 
     # -- outputs --------------------------------------------------------------------------
     def _sample(self) -> None:
-        assert self.model is not None and self._samples is not None
+        if not self.world.is_main:
+            return  # the others go on to the next step's collective and wait there
+        assert self.model is not None and self._logs is not None
         s, step = self.progress.sample_settings, self.progress.step
         # Its own generator, seeded from (seed, step): drawing a sample never moves the
         # training RNG, so a run with extra samples trains exactly like one without.
         text = generate(self.model, self.vocab, s, seed=self.config.seed * 1_000_003 + step)[0]
-        self._samples.write({"step": step, "time": time.time(), "text": text, "prime": s.prime,
+        self._logs.samples.write({"step": step, "time": time.time(), "text": text, "prime": s.prime,
                              "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "length": s.length})
         self._emit(ev.SampleGenerated(step=step, text=text, prime=s.prime, temperature=s.temperature,
                                       top_k=s.top_k, top_p=s.top_p))
 
     def _merge(self, **values: Any) -> None:
-        """Add values to the metrics record of the current step."""
-        assert self._recorder is not None
+        """Add values to the metrics record of the current step (rank 0 keeps the records)."""
+        if self._logs is None:
+            return
         p = self.progress
-        self._recorder.merge(p.step, p.epoch + p.position / self.steps_per_epoch, **values)
+        self._logs.metrics.merge(p.step, p.epoch + p.position / self.steps_per_epoch, **values)
 
     def _flush_record(self) -> None:
-        if self._recorder is not None:
-            self._recorder.flush()
+        if self._logs is not None:
+            self._logs.metrics.flush()
+
+    def _status(self, **fields: Any) -> None:
+        if self.world.is_main:
+            self.session.write_status(**fields)
 
     def _emit(self, event: ev.Event) -> None:
-        if self._events is not None and not isinstance(event, (ev.StepsLogged, ev.Evaluated, ev.SampleGenerated)):
-            self._events.write(event.to_dict())
+        if self._logs is not None and not isinstance(event, (ev.StepsLogged, ev.Evaluated, ev.SampleGenerated)):
+            self._logs.events.write(event.to_dict())
         self._bus.emit(event)
 
     # -- the end ------------------------------------------------------------------------
@@ -396,8 +414,8 @@ class Trainer:
         self._report_steps()
         self._flush_record()
         self.state = state
-        self.session.write_status(state=state, step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss,
-                                  finished=time.time(), reason=reason, pid=None)
+        self._status(state=state, step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, finished=time.time(),
+                     reason=reason, pid=None)
         event = ev.Finished(step=p.step, reason=reason, state=state, best_val_loss=p.best_val_loss)
         self._emit(event)
         return event
@@ -405,7 +423,7 @@ class Trainer:
     def _abandon(self) -> None:
         self.state = "stopped"
         with contextlib.suppress(OSError):
-            self.session.write_status(state="stopped", step=self.checkpoint_step or 0, reason="aborted", pid=None,
+            self._status(state="stopped", step=self.checkpoint_step or 0, reason="aborted", pid=None,
                                       finished=time.time(), error=None)
 
     def _what_is_kept(self) -> str:
@@ -413,23 +431,19 @@ class Trainer:
             return "no checkpoint had been written yet"
         return f"the last good checkpoint (step {self.checkpoint_step}) is kept"
 
-    def _describe_crash(self, exc: Exception) -> str:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return (f"the disk holding {self.session.root} is full (at step {self.progress.step}); free some space, "
-                    f"then `workbench resume {self.session.name}`")
-        return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
-
-    def _fail(self, message: str) -> ev.Event:
+    def _fail(self, message: str, cause: str | None = None) -> ev.Event:
+        """The run failed: `message` for the user; `cause` (without what rank 0 keeps) is what
+        another rank tells rank 0 of its own failure."""
         self.state = "failed"
+        self.world.report_error(cause or message)
         with contextlib.suppress(OSError):  # a full disk: viewers see the lock released and report a failure
             self._flush_record()
-            self.session.write_status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
-                                      finished=time.time())
+            self._status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
+                         finished=time.time(), lost_peer=message.startswith("lost contact"))
         event = ev.Failed(step=self.progress.step, error=message)
         self._emit(event)
         return event
 
     def _close_writers(self) -> None:
-        for writer in (self._recorder.writer if self._recorder else None, self._samples, self._events):
-            if writer is not None:
-                writer.close()
+        if self._logs is not None:
+            self._logs.close()

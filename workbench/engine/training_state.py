@@ -20,6 +20,7 @@ from torch import Tensor
 
 from workbench.engine.checkpoint import link_atomically, save_checkpoint
 from workbench.engine.config import SampleSettings, TrainConfig
+from workbench.engine.distributed import World
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
 
@@ -72,9 +73,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds every CUDA device too
 
 
+def derived_seed(seed: int, step: int, rank: int) -> int:
+    """A seed for rank `rank` of a run resumed at `step` on another number of processes."""
+    return ((seed * 1_000_003 + step) * 1_000_033 + rank) % 2**63
+
+
 def checkpoint_payload(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, vocab: list[str],
-                       config: TrainConfig, state: RunState, hidden: tuple[Tensor, ...], device: torch.device,
+                       config: TrainConfig, state: RunState, hidden: tuple[Tensor, ...], rng: list[dict[str, Any]],
                        val_loss: float | None) -> dict[str, Any]:
+    """`hidden` holds every row of the batch; `rng` every rank's generators, in rank order (one
+    entry for a single process, which is all that checkpoints before distributed training held)."""
+    extra: dict[str, Any] = {"world_size": len(rng), "rng_ranks": rng} if len(rng) > 1 else {}
     return {
         "model_config": {"vocab_size": len(vocab), "cell": config.cell, "hidden": config.hidden,
                          "layers": config.layers, "dropout": config.dropout},
@@ -85,7 +94,7 @@ def checkpoint_payload(*, model: torch.nn.Module, optimizer: torch.optim.Optimiz
         "epoch": state.epoch,
         "position": state.position,
         "hidden": [h.detach().cpu() for h in hidden],
-        "rng": capture_rng(device),
+        "rng": rng[0],
         "best_val_loss": state.best_val_loss,
         "val_loss": val_loss,
         "first_loss": state.first_loss,
@@ -94,12 +103,17 @@ def checkpoint_payload(*, model: torch.nn.Module, optimizer: torch.optim.Optimiz
         "sample_settings": state.sample_settings.__dict__.copy(),
         "train_config": config.to_dict(),
         "time": time.time(),
+        **extra,
     }
 
 
 def restore_run(data: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, vocab: list[str],
-                device: torch.device, session_name: str) -> tuple[RunState, tuple[Tensor, ...]]:
-    """Load a checkpoint's weights, optimizer and generators into this run; its state and hidden."""
+                device: torch.device, session_name: str, world: World,
+                seed: int) -> tuple[RunState, tuple[Tensor, ...], str | None]:
+    """Load a checkpoint's weights, optimizer and generators into this rank; its state, this
+    rank's rows of the hidden state, and a note when the checkpoint was made by another number
+    of processes (its rows are split anew and each rank's generators derived from the seed and
+    the step, so the run goes on, though not bit for bit as it would have)."""
     if data["vocab"] != vocab:
         raise WorkbenchError(f"checkpoint vocabulary differs from session {session_name!r}'s vocab.json")
     model.load_state_dict(data["model"])
@@ -112,9 +126,17 @@ def restore_run(data: dict[str, Any], *, model: torch.nn.Module, optimizer: torc
     )
     # fp32 on the way in: a bf16 session's carried state converts exactly, and a session
     # resumed under another precision (another machine) still gets a dtype it accepts.
-    hidden = tuple(h.to(device, torch.float32) for h in data["hidden"])
-    restore_rng(data["rng"], device)
-    return state, hidden
+    rows = world.row_slice(data["hidden"][0].shape[1])
+    hidden = tuple(h[:, rows].to(device, torch.float32) for h in data["hidden"])
+    saved = int(data.get("world_size", 1))
+    if saved == world.size:
+        restore_rng(data["rng_ranks"][world.rank] if saved > 1 else data["rng"], device)
+        return state, hidden, None
+    seed_everything(derived_seed(seed, state.step, world.rank))
+    return state, hidden, (f"the checkpoint at step {state.step} was made by {saved} process{'es' if saved > 1 else ''} "
+                           f"and this run has {world.size}: the batch's rows are split anew and each process's "
+                           "random numbers are derived from the seed and the step, so it goes on from there, "
+                           "though not bit for bit as the same number of processes would")
 
 
 def write_checkpoint(session: Session, payload: dict[str, Any], *, step: int, keep_last: int, best: bool) -> None:

@@ -14,6 +14,7 @@ numpy is imported inside functions, so importing this module (for `workbench --h
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,15 @@ class Corpus:
     def decode(self, ids: object) -> str:
         """The text for `ids`: a numpy array or any iterable of ints."""
         return decode_ids(ids, self.vocab)
+
+    def fingerprint(self) -> str:
+        """A digest of the encoded text and its vocabulary: the same text, the same digest."""
+        import numpy as np
+
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update("\x00".join(self.vocab).encode("utf-8", "surrogatepass"))
+        digest.update(memoryview(np.ascontiguousarray(self.ids)).cast("B"))
+        return digest.hexdigest()
 
     def describe(self) -> str:
         """One line: name, size, vocabulary and what loading did."""

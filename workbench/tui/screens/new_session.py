@@ -22,6 +22,7 @@ from textual.widgets import Button, Footer, Input, Label, LoadingIndicator, Sele
 from workbench.engine.config import CELLS, DEVICES, PRECISIONS, SCHEDULES, TrainConfig
 from workbench.engine.errors import CorpusError, WorkbenchError
 from workbench.engine.session import check_name
+from workbench.engine.tensorboard_log import logdir_setting
 from workbench.tui.messages import Created, CreateFailed
 from workbench.tui.modals.prompt import EngineCheck
 from workbench.tui.screens.base import BaseScreen
@@ -158,6 +159,10 @@ class NewSessionScreen(BaseScreen):
                                                        id="device", compact=True))
             yield self._row("precision", "precision", Select([(x, x) for x in PRECISIONS], value=d.precision,
                                                              allow_blank=False, id="precision", compact=True))
+            yield Static("Logs", classes="section")
+            yield self._row("tensorboard", "TensorBoard folder",
+                            Input(placeholder="blank: none; else written live to FOLDER/SESSION", id="tensorboard",
+                                  compact=True))
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button("Start training (ctrl+s)", variant="primary", id="start", compact=True)
@@ -245,6 +250,11 @@ class NewSessionScreen(BaseScreen):
             return None
         for key in ("cell", "schedule", "device", "precision"):
             values[key] = self.query_one(f"#{key}", Select).value
+        try:
+            values["tensorboard"] = logdir_setting(self.query_one("#tensorboard", Input).value, "the TensorBoard folder")
+        except WorkbenchError as exc:
+            self.show_error("tensorboard", str(exc))
+            return None
         config = TrainConfig(corpus=corpus, **values)
         try:
             return config.validate()

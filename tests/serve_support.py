@@ -1,0 +1,50 @@
+"""`workbench serve` started for a test: in a process of its own, on a free port, stopped with
+Ctrl-C (SIGINT) at the end, as a user would."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+# The console script, not `python -m` (which would import from the folder it starts in: the
+# tests plant a `workbench/` there to see that the browser tabs' apps never import it).
+WORKBENCH = Path(sys.executable).with_name("workbench")
+
+
+@contextlib.contextmanager
+def serving(sessions: Path, *options: str, cwd: Path, timeout: float = 40.0) -> Iterator[str]:
+    """The URL `workbench serve` printed (with its token when it has one)."""
+    command = [str(WORKBENCH)] if WORKBENCH.exists() else [sys.executable, "-m", "workbench"]
+    out = (cwd / "serve.log").open("w+")
+    proc = subprocess.Popen([*command, "serve", "--port", "0", "--sessions-dir", str(sessions), *options],
+                            cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = None
+        deadline = time.monotonic() + timeout
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            out.seek(0)
+            found = re.search(r"open (http://\S+)", out.read())
+            url = found.group(1) if found else None
+            time.sleep(0.1)
+        out.seek(0)
+        assert url, f"workbench serve printed no URL: {out.read()}"
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError("workbench serve did not stop within 30 s of Ctrl-C")
+    out.seek(0)
+    log = out.read()
+    assert proc.returncode == 0, f"workbench serve exited with {proc.returncode}: {log}"
+    assert "Traceback" not in log, log
