@@ -80,9 +80,7 @@ if "$PY" -m venv --system-site-packages "$VENV" > "$OUT/install.log" 2>&1 &&
 else
   echo "pip install failed (see install.log): running from a copy of the package tree" | tee -a "$SUMMARY"
   mkdir -p "$WORK/pkg"
-  cp -r workbench "$WORK/pkg/"
-  cp -r models "$WORK/pkg/workbench/models"
-  cp -r corpora "$WORK/pkg/workbench/corpora"
+  cp -rL workbench "$WORK/pkg/"  # -L: workbench/models and workbench/corpora are links to the top-level folders
   export PYTHONPATH="$WORK/pkg${PYTHONPATH:+:$PYTHONPATH}"
   RUN="$PY"
 fi
@@ -106,7 +104,7 @@ done
 if [ -z "$CORPUS" ]; then  # offline and no anna.txt: Python's own help topics, written out as a file
   CORPUS="$WORK/python-help.txt"
   "$RUN" -c "
-from workbench.engine.corpus import CorpusSpec, load_corpus
+from workbench.engine.corpus.load import CorpusSpec, load_corpus
 c = load_corpus(CorpusSpec('python-help'), progress=None)
 open('$CORPUS', 'w', encoding='utf-8').write(c.decode(c.ids))"
 fi
@@ -146,6 +144,22 @@ step sample-bf16-on-cpu 60 "${WB[@]}" sample gpu-bf16 --sessions-dir "$S" --devi
 step sample-on-cuda 60 "${WB[@]}" sample gpu-fp32 --sessions-dir "$S" --device "$DEVICE" --length 300 --num 4 --json --seed 1
 step sessions 30 "${WB[@]}" sessions --sessions-dir "$S"
 
+# -- a group under torchrun (DDP): NCCL on the GPU, gloo in a CPU rehearsal --------------------
+# World size 1 through the plain torchrun line (the README's), then every GPU when there are
+# several (or two CPU processes in a rehearsal) through `--nproc`, resumed once.
+if [ "$DEVICE" = cuda ]; then
+  GPUS=$("$RUN" -c "import torch; print(torch.cuda.device_count())" 2> /dev/null || echo 1)
+else
+  GPUS=2
+fi
+step torchrun-1 120 "$RUN" -m torch.distributed.run --standalone --nproc-per-node 1 -m workbench train \
+  "${COMMON[@]}" --session group-1 --steps "$TRAIN"
+if [ "$GPUS" -gt 1 ]; then
+  step group-all 150 "${WB[@]}" train "${COMMON[@]}" --session group-all --nproc "$GPUS" --steps "$TRAIN"
+  step group-all-resume 90 "${WB[@]}" resume group-all --sessions-dir "$S" --steps "$RESUME" --headless
+  step group-sessions 30 "${WB[@]}" sessions --sessions-dir "$S" --json
+fi
+
 # -- the benchmark on the GPU -----------------------------------------------------------------
 step bench-512x2 180 "${WB[@]}" bench --device "$DEVICE" --steps "$BENCH" --encoding-mb 0 --corpus "$CORPUS" ${VS[@]+"${VS[@]}"} \
   --json "$OUT/bench-512x2.json"
@@ -155,6 +169,10 @@ step bench-1024x3 150 "${WB[@]}" bench --device "$DEVICE" --steps "$BENCH" --enc
 fi
 step bench-512x2-bf16 90 "${WB[@]}" bench --device "$DEVICE" --precision bf16 --steps "$BENCH" --encoding-mb 0 --corpus "$CORPUS" \
   --json "$OUT/bench-512x2-bf16.json"
+if [ "$GPUS" -gt 1 ]; then
+  step bench-nproc 150 "${WB[@]}" bench --device "$DEVICE" --nproc "$GPUS" --steps $((BENCH < 20 ? 20 : BENCH)) \
+    --corpus "$CORPUS" --json "$OUT/bench-nproc.json"
+fi
 
 echo
 echo "=== summary ($((SECONDS))s)"

@@ -190,3 +190,25 @@ def test_a_signal_to_the_launcher_stops_every_process_at_one_step_with_a_checkpo
     assert saved["step"] == status["step"] == status["checkpoint_step"] and len(saved["rng_ranks"]) == 2
     assert out.count("stopped at step") == 1 and err.count("SIGTERM received") == 1  # rank 0 speaks for all
     wait_until(lambda: all(_gone(pid) for pid in pids), "every process of the group to exit", 60)
+
+
+def test_two_machines_need_no_shared_folder(tmp_path):
+    """The README's line for several machines, as two 'machines' here: each its own folder and
+    sessions folder; only node 0's holds the session, node 1 needs only the corpus."""
+    corpus = small_text(tmp_path)
+    port = 29400 + os.getpid() % 500
+    runs = []
+    for node in (1, 0):
+        folder = tmp_path / f"machine{node}"
+        folder.mkdir()
+        line = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node),
+                "--rdzv-endpoint", f"127.0.0.1:{port}", "--nproc-per-node", "1", "-m", "workbench", "train",
+                "--corpus", str(corpus), "--session", "multi", *GROUP, "--steps", "20", "--headless",
+                "--sessions-dir", str(folder / "sessions")]
+        runs.append(subprocess.Popen(line, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [run.communicate(timeout=TIMEOUT) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert not (tmp_path / "machine1" / "sessions").exists()
+    session = Session(tmp_path / "machine0" / "sessions" / "multi")
+    status = session.read_status()
+    assert status["state"] == "finished" and status["step"] == 20 and status["shape"] == "2 x cpu, gloo"

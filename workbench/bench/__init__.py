@@ -6,6 +6,7 @@ the reference baseline when it is given (`--vs-seed PATH` to `seed_baseline.py`)
     baseline.py    the reference implementation, run back to back with ours on the same text
     encoding.py    corpus encoding speed and peak memory on a large text
     tui.py         training speed with the terminal UI open against headless
+    scaling.py     training speed of a group of processes (--nproc) against one
     machine.py     what this machine is, for the report
     report.py      the goals and the printed tables
 """
@@ -23,6 +24,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from workbench.bench.tui import run_tui_bench
 
         return run_tui_bench(args)
+    if args.nproc:
+        from workbench.bench.scaling import run_scaling_bench
+
+        return run_scaling_bench(args)
     from workbench.bench.throughput import run_throughput_bench
 
     return run_throughput_bench(args)

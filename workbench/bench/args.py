@@ -35,6 +35,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tui", action="store_true",
                    help="only measure training throughput with the terminal UI open (in a 100x30 tmux pane) "
                         "against headless, at the same settings, alternating two runs of each")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="only measure training of 1 process against a group of N (torchrun, DDP) at the same global "
+                        "batch, and the scaling efficiency")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
 
 

@@ -177,7 +177,7 @@ def _print_history(session: Session, update: SessionUpdate, status: dict[str, An
     state = status.get("state", "created")
     total = status.get("total_steps")
     line = (f"session {session.name}: {state} at step {status.get('step', 0)}{f'/{total}' if total else ''}, "
-            f"epoch {status.get('epoch', 0)}")
+            f"epoch {status.get('epoch', 0)}" + (f", on {status['shape']}" if status.get("shape") else ""))
     last = next((m for m in reversed(metrics) if "train_loss" in m), None)
     if last is not None:
         line += f", train loss {last['train_loss']:.4f}"

@@ -54,6 +54,12 @@ class Steering:
                 return end
         return None
 
+    def cost(self) -> dict[str, float]:
+        """What agreeing on commands cost this run (a group's; nothing alone), for status.json."""
+        if self.control is None:
+            return {}
+        return {"control_checks": self.control.checks, "control_seconds": round(self.control.check_seconds, 4)}
+
     @staticmethod
     def _apply(commands: list[cmd.Command], ended: str | None, apply: Apply) -> tuple[str, str] | None:
         for command in commands:

@@ -415,7 +415,7 @@ class Trainer:
         self._flush_record()
         self.state = state
         self._status(state=state, step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, finished=time.time(),
-                     reason=reason, pid=None)
+                     reason=reason, pid=None, **self._steering.cost())
         event = ev.Finished(step=p.step, reason=reason, state=state, best_val_loss=p.best_val_loss)
         self._emit(event)
         return event

@@ -21,6 +21,7 @@ from textual.widgets import Button, Footer, Input, Label, LoadingIndicator, Sele
 
 from workbench.engine.config import CELLS, DEVICES, PRECISIONS, SCHEDULES, TrainConfig
 from workbench.engine.errors import CorpusError, WorkbenchError
+from workbench.engine.gpus import process_choices
 from workbench.engine.session import check_name
 from workbench.engine.tensorboard_log import logdir_setting
 from workbench.tui.messages import Created, CreateFailed
@@ -95,7 +96,8 @@ def field_for_message(message: str) -> str | None:
     if not flag.startswith("--"):
         return None
     name = FLAG_FIELDS.get(flag, flag[2:].replace("-", "_"))
-    return name if name in SPECS or name in ("cell", "device", "precision", "schedule", "corpus") else None
+    name = {"nproc": "processes"}.get(name, name)
+    return name if name in SPECS or name in ("cell", "device", "precision", "schedule", "corpus", "processes") else None
 
 
 def check_field(name: str, value: Any) -> None:
@@ -159,6 +161,8 @@ class NewSessionScreen(BaseScreen):
                                                        id="device", compact=True))
             yield self._row("precision", "precision", Select([(x, x) for x in PRECISIONS], value=d.precision,
                                                              allow_blank=False, id="precision", compact=True))
+            yield self._row("processes", "processes", Select(process_choices(), value=d.processes, allow_blank=False,
+                                                             id="processes", compact=True))
             yield Static("Logs", classes="section")
             yield self._row("tensorboard", "TensorBoard folder",
                             Input(placeholder="blank: none; else written live to FOLDER/SESSION", id="tensorboard",
@@ -218,7 +222,7 @@ class NewSessionScreen(BaseScreen):
                     self.query_one(f"#{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
         if event.select.id == "corpus":
             self.show_error("corpus", "")
-        if event.select.id in ("device", "precision", "schedule", "cell"):
+        if event.select.id in ("device", "precision", "schedule", "cell", "processes"):
             self.show_error(event.select.id, "")
 
     def build_config(self) -> TrainConfig | None:
@@ -248,7 +252,7 @@ class NewSessionScreen(BaseScreen):
             corpus = str(choice)
         if not ok:
             return None
-        for key in ("cell", "schedule", "device", "precision"):
+        for key in ("cell", "schedule", "device", "precision", "processes"):
             values[key] = self.query_one(f"#{key}", Select).value
         try:
             values["tensorboard"] = logdir_setting(self.query_one("#tensorboard", Input).value, "the TensorBoard folder")

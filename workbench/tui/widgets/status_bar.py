@@ -106,6 +106,8 @@ class StatusBar(Static):
             head += [" ", (done, "$accent"), (todo, "$foreground-muted"), f" {frac * 100:3.0f}%"]
             used += bar_width + 6
         device = s.get("device")
+        if device and s.get("shape"):  # a group: "2 x cpu, gloo, bf16"
+            device = f"{s['shape']}, {str(device).split()[-1]}"
         if device and used + len(str(device)) + 2 < width:
             head.append((f"  {one_line(str(device), 40)}", "$text-muted"))
 
