@@ -17,6 +17,19 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine", "decay")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+MAX_SAMPLE_LENGTH = 50_000
+"""Characters one sample may have: a few seconds to half a minute of one stream on a CPU. A
+sample drawn during training holds the trainer (and, in a group, the other ranks) that long."""
+MAX_PRIME = 100_000
+"""Characters of a prime (it is fed in chunks, so its memory does not grow with its length)."""
+MAX_LR = 1.0
+"""No learning rate above this trains these networks: with Adam they blow up at once."""
+
+
+def check_learning_rate(lr: float, what: str = "--lr") -> None:
+    """The one rule for a learning rate, wherever it is given (a flag, the socket, the app)."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and 0 < lr <= MAX_LR):
+        raise WorkbenchError(f"{what} must be a positive number of at most {MAX_LR:g}, got {lr}")
 
 
 @dataclass
@@ -35,8 +48,8 @@ class SampleSettings:
     """Text fed to the model before generating."""
 
     def validate(self) -> "SampleSettings":
-        if self.length < 1:
-            raise WorkbenchError(f"sample length must be at least 1, got {self.length}")
+        if not 1 <= self.length <= MAX_SAMPLE_LENGTH:
+            raise WorkbenchError(f"the sample length must be from 1 to {MAX_SAMPLE_LENGTH:,}, got {self.length:,}")
         # In the settings' own words (not flags): the CLI, the studio and the socket share them.
         if self.top_k is not None and self.top_k < 0:
             raise WorkbenchError(f"top-k must be 0 (off) or positive, got {self.top_k}")
@@ -46,6 +59,10 @@ class SampleSettings:
             raise WorkbenchError(f"the temperature must be a positive number, got {self.temperature}")
         if not self.prime:
             raise WorkbenchError("the prime text is empty; give at least one character with --prime")
+        if len(self.prime) > MAX_PRIME:
+            raise WorkbenchError(f"the prime is {len(self.prime):,} characters long; at most {MAX_PRIME:,} are fed")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in self.prime):
+            raise WorkbenchError("the prime is not valid Unicode (it holds a lone surrogate)")
         return self
 
 
@@ -160,7 +177,7 @@ class TrainConfig:
             need(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         need(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         need(0.0 < self.val_frac < 1.0, f"--val-frac must be between 0 and 1 (exclusive), got {self.val_frac}")
-        need(math.isfinite(self.lr) and self.lr > 0, f"--lr must be a positive number, got {self.lr}")
+        check_learning_rate(self.lr)
         need(self.clip >= 0, f"--clip must be 0 (off) or positive, got {self.clip}")
         need(self.weight_decay >= 0, f"--weight-decay must be 0 or more, got {self.weight_decay}")
         need(0.0 <= self.min_lr_frac <= 1.0, f"--min-lr-frac must be in [0, 1], got {self.min_lr_frac}")

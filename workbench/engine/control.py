@@ -102,7 +102,23 @@ def parse_command(data: Any) -> cmd.Command:
     for name, allowed in types.items():
         if name in data and not accepts(allowed, data[name]):
             raise ValueError(f"{name!r} must be {describe(allowed, plain=False)}, got {json.dumps(data[name])}")
+        if isinstance(data.get(name), str):
+            _check_text(name, data[name])
     return cmd.command_from_dict(data)
+
+
+MAX_TEXT = 100_000
+"""Characters of a string in a request (a prime); a stop's reason gets far fewer."""
+
+
+def _check_text(name: str, text: str) -> None:
+    """Strings from a client end up in status.json, events.jsonl and on terminals: valid Unicode
+    (JSON can carry a lone surrogate; no file or screen can), and of a sane length."""
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        raise ValueError(f"{name!r} is not valid Unicode (it holds a lone surrogate)")
+    limit = 200 if name == "reason" else MAX_TEXT
+    if len(text) > limit:
+        raise ValueError(f"{name!r} is {len(text):,} characters long; at most {limit:,}")
 
 
 # -- the client --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from workbench.engine.control import MAX_REQUEST, Address, parse_command, socket_path
+from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
 
 MAX_CONNECTIONS = 32
@@ -124,7 +125,10 @@ class ControlServer:
                         "state": self.trainer.state, "step": self.trainer.step}
             try:
                 command = parse_command(data)
-            except ValueError as exc:
+                check = getattr(self.trainer, "check", None)
+                if check is not None:
+                    check(command)  # refused now, with its reason, rather than ignored later
+            except (ValueError, WorkbenchError) as exc:
                 return {"ok": False, "error": str(exc)}
             self.trainer.send(command)
             return {"ok": True, "state": self.trainer.state, "step": self.trainer.step}

@@ -89,16 +89,3 @@ class MetricsRecorder:
         record["time"] = round(time.time(), 3)
         self.writer.write(record)
 
-
-class SessionLogs:
-    """A session's three logs, open for appending: the metrics (one record per step), the
-    samples drawn during training and the events. Only rank 0 of a group has them."""
-
-    def __init__(self, session: Any) -> None:
-        self.metrics = MetricsRecorder(JsonlWriter(session.metrics_path))
-        self.samples = JsonlWriter(session.samples_path)
-        self.events = JsonlWriter(session.events_path)
-
-    def close(self) -> None:
-        for writer in (self.metrics.writer, self.samples, self.events):
-            writer.close()

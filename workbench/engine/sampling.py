@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -143,10 +143,21 @@ def _draw_one(logits: Tensor, settings: SampleSettings, rng: random.Random) -> i
     return candidates[len(weights) - 1]  # rounding left the point at the very end
 
 
-def generate(model: "torch.nn.Module", vocab: list[str], settings: SampleSettings, *, num: int = 1, seed: int | None = None) -> list[str]:
-    """`num` finished samples, each prime + generated text."""
+STOP_CHECK_CHARS = 64  # how often generate() asks whether to stop early
+
+
+def generate(model: "torch.nn.Module", vocab: list[str], settings: SampleSettings, *, num: int = 1,
+             seed: int | None = None, stop: Callable[[], bool] | None = None) -> list[str]:
+    """`num` samples, each prime + generated text; cut short (fewer than `settings.length`
+    characters) when `stop()` turns true, which is asked every STOP_CHECK_CHARS characters."""
     parts: list[list[str]] = [[settings.prime] for _ in range(num)]
-    for pieces in sample_stream(model, vocab, settings, num=num, seed=seed):
-        for acc, piece in zip(parts, pieces):
-            acc.append(piece)
+    stream = sample_stream(model, vocab, settings, num=num, seed=seed)
+    try:
+        for index, pieces in enumerate(stream):
+            for acc, piece in zip(parts, pieces):
+                acc.append(piece)
+            if stop is not None and index % STOP_CHECK_CHARS == STOP_CHECK_CHARS - 1 and stop():
+                break
+    finally:
+        stream.close()
     return ["".join(p) for p in parts]

@@ -25,8 +25,7 @@ from workbench.engine import commands as cmd
 from workbench.engine import events as ev
 from workbench.engine.batches import WindowGrid
 from workbench.engine.budget import RunClock, SpeedEstimate, eta_seconds, target_steps
-from workbench.engine.bus import EventBus
-from workbench.engine.config import TrainConfig
+from workbench.engine.config import SampleSettings, TrainConfig, check_learning_rate
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.corpus.load import Corpus
 from workbench.engine.device import describe_device
@@ -35,7 +34,7 @@ from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation import validation_loss
 from workbench.engine.guards import TrainingFailed, check_loss, describe_crash
 from workbench.engine.lock import SessionLock
-from workbench.engine.metrics_log import SessionLogs
+from workbench.engine.run_output import RunOutput
 from workbench.engine.run_setup import build_step, choose_hardware, restore_saved, shared_corpus
 from workbench.engine.sampling import generate
 from workbench.engine.schedule import learning_rate
@@ -56,7 +55,7 @@ class Trainer:
         self._corpus = corpus
         self._command_name = command
         self._steering = Steering(self.world)
-        self._bus = EventBus()
+        self._out = RunOutput(session, writes=self.world.is_main)
         self.state = "created"
         self.progress = RunState(base_lr=self.config.lr, sample_settings=replace(self.config.sample))
         # Set up by run(), once the session is ours:
@@ -75,7 +74,6 @@ class Trainer:
         self._pending_warnings: list[str] = []
         self._urgent_stop = False
         self._step: TrainingStep | None = None
-        self._logs: SessionLogs | None = None
         self._lr = self.config.lr
         self._speed = SpeedEstimate()
         self._clock = RunClock()
@@ -95,12 +93,21 @@ class Trainer:
     # -- the interface the CLI and the UI use --------------------------------------------
     def subscribe(self, fn: Callable[[ev.Event], None]) -> Callable[[], None]:
         """Call `fn(event)` for every event, on a thread of its own. Returns unsubscribe."""
-        return self._bus.subscribe(fn)
+        return self._out.bus.subscribe(fn)
 
     def send(self, command: cmd.Command) -> None:
         """Thread-safe; applied before the next step (within one step; in a group, at the next
         step the ranks agree on, about a tenth of a second later)."""
         self._steering.inbox.put(command)
+
+    def check(self, command: cmd.Command) -> None:
+        """WorkbenchError for a command this trainer would refuse (a learning rate out of range,
+        sample settings that do not validate or a prime it cannot read), so that whoever sent
+        it hears why at once (the control socket replies with it) instead of a later warning."""
+        if isinstance(command, cmd.SetLearningRate):
+            check_learning_rate(command.lr, "the learning rate")
+        elif isinstance(command, cmd.SetSampleSettings):
+            self._new_sample_settings(command)
 
     def stop_for_signal(self, signum: int) -> None:
         """A signal asked this process to stop: finish the step, checkpoint (before validating:
@@ -136,8 +143,7 @@ class Trainer:
                 raise
         finally:
             scope.close()
-            self._close_writers()
-            self._bus.close()
+            self._out.close()
             if main:
                 lock.release()
 
@@ -165,7 +171,7 @@ class Trainer:
             self._pending_warnings.append(hardware.warning)
         self._build(corpus)
         resumed = self._restore_if_saved()
-        self._open_logs()
+        self._out.open(self.progress.step)
         self._announce(resumed)
 
     def _build(self, corpus: Corpus) -> None:
@@ -184,13 +190,6 @@ class Trainer:
         self.checkpoint_step = restored.step
         return True
 
-    def _open_logs(self) -> None:
-        if not self.world.is_main:
-            return  # only rank 0 writes into the session
-        session = self.session
-        session.truncate_logs_after(self.progress.step)
-        self._logs = SessionLogs(session)
-
     def _announce(self, resumed: bool) -> None:
         assert self.model is not None
         p = self.progress
@@ -198,20 +197,20 @@ class Trainer:
         self.total_steps = target_steps(self.config, self.steps_per_epoch)
         self.state = "running"
         group = group_status(self.world, self.device)
-        self._status(
+        self._out.status(
             state="running", pid=os.getpid(), step=p.step, epoch=p.epoch, device=f"{self.device} {self.precision}",
             params=self.params, best_val_loss=p.best_val_loss, error=None, started=time.time(),
             total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch, **group,
         )
         device = group.get("shape") or describe_device(self.device)
-        self._emit(ev.Started(step=p.step, epoch=p.epoch, device=f"{device}, {self.precision}",
+        self._out.emit(ev.Started(step=p.step, epoch=p.epoch, device=f"{device}, {self.precision}",
                               params=self.params, resumed=resumed, total_steps=self.total_steps,
                               steps_per_epoch=self.steps_per_epoch))
 
     # -- the loop -------------------------------------------------------------------------
     def _loop(self) -> ev.Event:
         for message in self._pending_warnings:
-            self._emit(ev.Warning(step=self.progress.step, message=message))
+            self._out.emit(ev.Warning(step=self.progress.step, message=message))
         self._pending_warnings = []
         assert self._step is not None
         self._step.model.train()
@@ -232,7 +231,7 @@ class Trainer:
             self._lr = learning_rate(c.schedule, p.base_lr, p.step, p.epoch, total_steps=self.total_steps,
                                      warmup_steps=c.warmup_steps, min_lr_frac=c.min_lr_frac,
                                      decay_rate=c.decay_rate, decay_after=c.decay_after)
-            self._flush_record()  # the previous step's record is complete
+            self._out.flush()  # the previous step's record is complete
             self._step(p, self._lr)
             early = self._after_step()
             if early is not None:
@@ -258,7 +257,7 @@ class Trainer:
                 assert self.model is not None and self.val_grid is not None
                 val = validation_loss(self.model, self.val_grid, c.eval_batches, self.autocast_dtype, self.world)
                 self._merge(val_loss=val, val_full=False)
-                self._emit(ev.Evaluated(step=step, val_loss=val, full=False, best=False))
+                self._out.emit(ev.Evaluated(step=step, val_loss=val, full=False, best=False))
         if checkpoint_due:
             self._save_checkpoint("periodic")
             if c.patience is not None and self.progress.evals_since_best >= c.patience:
@@ -282,11 +281,11 @@ class Trainer:
         eta = eta_seconds(self.config, step=p.step, total_steps=self.total_steps,
                           chars_per_sec=self._speed.chars_per_sec, run_seconds=self._clock.seconds())
         self._merge(train_loss=interval.mean_loss, lr=self._lr, grad_norm=interval.mean_norm, chars_per_sec=rate)
-        self._emit(ev.StepsLogged(step=p.step, epoch=p.epoch, epoch_progress=p.position / self.steps_per_epoch,
+        self._out.emit(ev.StepsLogged(step=p.step, epoch=p.epoch, epoch_progress=p.position / self.steps_per_epoch,
                                   train_loss=interval.mean_loss, lr=self._lr, grad_norm=interval.mean_norm,
                                   chars_per_sec=rate, eta_seconds=eta))
         # The interval's own speed goes into its record; the user is shown the steadier one.
-        self._status(step=p.step, epoch=p.epoch, chars_per_sec=self._speed.chars_per_sec, lr=self._lr,
+        self._out.status(step=p.step, epoch=p.epoch, chars_per_sec=self._speed.chars_per_sec, lr=self._lr,
                      train_loss=interval.mean_loss, eta_seconds=eta, report_seconds=self._speed.report_seconds)
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -313,9 +312,9 @@ class Trainer:
         else:
             p.evals_since_best += 1
         self._merge(val_loss=val, val_full=True)
-        self._emit(ev.Evaluated(step=p.step, val_loss=val, full=True, best=best))
+        self._out.emit(ev.Evaluated(step=p.step, val_loss=val, full=True, best=best))
         self._write_checkpoint(val, best=best)
-        self._emit(ev.CheckpointSaved(step=p.step, path=str(self.session.checkpoint_path("latest")), reason=reason,
+        self._out.emit(ev.CheckpointSaved(step=p.step, path=str(self.session.checkpoint_path("latest")), reason=reason,
                                       best=best))
 
     def _write_checkpoint(self, val_loss: float | None, *, best: bool) -> None:
@@ -328,7 +327,7 @@ class Trainer:
                                          config=self.config, state=p, hidden=hidden, rng=rng, val_loss=val_loss)
             write_checkpoint(self.session, payload, step=p.step, keep_last=self.config.keep_last, best=best)
         self.checkpoint_step = p.step
-        self._status(step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, checkpoint_step=p.step)
+        self._out.status(step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, checkpoint_step=p.step)
 
     # -- commands -------------------------------------------------------------------------
     def _apply(self, command: cmd.Command) -> str | None:
@@ -338,73 +337,68 @@ class Trainer:
             return command.reason
         if isinstance(command, cmd.Pause) and self.state != "paused":
             self.state = "paused"
-            self._flush_record()  # viewers see the last interval while we wait
-            self._status(state="paused", step=p.step)
-            self._emit(ev.Paused(step=p.step))
+            self._out.flush()  # viewers see the last interval while we wait
+            self._out.status(state="paused", step=p.step)
+            self._out.emit(ev.Paused(step=p.step))
         elif isinstance(command, cmd.Resume) and self.state == "paused":
             self.state = "running"
-            self._status(state="running", step=p.step)
-            self._emit(ev.Resumed(step=p.step))
+            self._out.status(state="running", step=p.step)
+            self._out.emit(ev.Resumed(step=p.step))
         elif isinstance(command, cmd.CheckpointNow):
             self._save_checkpoint("requested")
         elif isinstance(command, cmd.SampleNow):
             self._sample()
         elif isinstance(command, cmd.SetLearningRate):
-            if not (command.lr > 0 and math.isfinite(command.lr)):
-                self._emit(ev.Warning(step=p.step, message=f"ignored learning rate {command.lr}: must be positive"))
+            try:
+                check_learning_rate(command.lr, "the learning rate")
+            except WorkbenchError as exc:
+                self._out.emit(ev.Warning(step=p.step, message=f"ignored: {exc}"))
             else:
                 p.base_lr = float(command.lr)
-                self._emit(ev.SettingChanged(step=p.step, name="lr", value=p.base_lr))
+                self._out.emit(ev.SettingChanged(step=p.step, name="lr", value=p.base_lr))
         elif isinstance(command, cmd.SetSampleSettings):
             self._set_sample_settings(command)
         return None
 
+    def _new_sample_settings(self, command: cmd.SetSampleSettings) -> SampleSettings:
+        changes = {k: v for k, v in command.to_dict().items() if k != "kind" and v is not None}
+        candidate = replace(self.progress.sample_settings, **changes).validate()
+        if self.vocab:  # known once the run is set up
+            encode_text(candidate.prime, self.vocab)
+        return candidate
+
     def _set_sample_settings(self, command: cmd.SetSampleSettings) -> None:
         p = self.progress
-        changes = {k: v for k, v in command.to_dict().items() if k != "kind" and v is not None}
-        candidate = replace(p.sample_settings, **changes)
         try:
-            candidate.validate()
-            encode_text(candidate.prime, self.vocab)
+            candidate = self._new_sample_settings(command)
         except WorkbenchError as exc:
-            self._emit(ev.Warning(step=p.step, message=f"ignored sample settings: {exc}"))
+            self._out.emit(ev.Warning(step=p.step, message=f"ignored sample settings: {exc}"))
         else:
             p.sample_settings = candidate
-            self._emit(ev.SettingChanged(step=p.step, name="sample", value=candidate.__dict__.copy()))
+            self._out.emit(ev.SettingChanged(step=p.step, name="sample", value=candidate.__dict__.copy()))
 
     # -- outputs --------------------------------------------------------------------------
     def _sample(self) -> None:
         if not self.world.is_main:
             return  # the others go on to the next step's collective and wait there
-        assert self.model is not None and self._logs is not None
+        assert self.model is not None
         s, step = self.progress.sample_settings, self.progress.step
         # Its own generator, seeded from (seed, step): drawing a sample never moves the
-        # training RNG, so a run with extra samples trains exactly like one without.
-        text = generate(self.model, self.vocab, s, seed=self.config.seed * 1_000_003 + step)[0]
-        self._logs.samples.write({"step": step, "time": time.time(), "text": text, "prime": s.prime,
-                             "temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "length": s.length})
-        self._emit(ev.SampleGenerated(step=step, text=text, prime=s.prime, temperature=s.temperature,
+        # training RNG, so a run with extra samples trains exactly like one without. A command
+        # that comes meanwhile (a pause, a stop) cuts it short: the loop answers it at once.
+        text = generate(self.model, self.vocab, s, seed=self.config.seed * 1_000_003 + step,
+                        stop=self._steering.inbox.pending)[0]
+        cut = len(text) - len(s.prime) < s.length
+        record = {"step": step, "time": time.time(), "text": text, "prime": s.prime, "temperature": s.temperature,
+                  "top_k": s.top_k, "top_p": s.top_p, "length": s.length}
+        self._out.sample({**record, "interrupted": True} if cut else record)
+        self._out.emit(ev.SampleGenerated(step=step, text=text, prime=s.prime, temperature=s.temperature,
                                       top_k=s.top_k, top_p=s.top_p))
 
     def _merge(self, **values: Any) -> None:
         """Add values to the metrics record of the current step (rank 0 keeps the records)."""
-        if self._logs is None:
-            return
         p = self.progress
-        self._logs.metrics.merge(p.step, p.epoch + p.position / self.steps_per_epoch, **values)
-
-    def _flush_record(self) -> None:
-        if self._logs is not None:
-            self._logs.metrics.flush()
-
-    def _status(self, **fields: Any) -> None:
-        if self.world.is_main:
-            self.session.write_status(**fields)
-
-    def _emit(self, event: ev.Event) -> None:
-        if self._logs is not None and not isinstance(event, (ev.StepsLogged, ev.Evaluated, ev.SampleGenerated)):
-            self._logs.events.write(event.to_dict())
-        self._bus.emit(event)
+        self._out.merge(p.step, p.epoch + p.position / self.steps_per_epoch, **values)
 
     # -- the end ------------------------------------------------------------------------
     def _finish(self, reason: str, state: str, saved: bool = False) -> ev.Event:
@@ -412,18 +406,18 @@ class Trainer:
         if not saved and p.step != self.checkpoint_step:
             self._save_checkpoint(reason, urgent=self._urgent_stop)
         self._report_steps()
-        self._flush_record()
+        self._out.flush()
         self.state = state
-        self._status(state=state, step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, finished=time.time(),
+        self._out.status(state=state, step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, finished=time.time(),
                      reason=reason, pid=None, **self._steering.cost())
         event = ev.Finished(step=p.step, reason=reason, state=state, best_val_loss=p.best_val_loss)
-        self._emit(event)
+        self._out.emit(event)
         return event
 
     def _abandon(self) -> None:
         self.state = "stopped"
         with contextlib.suppress(OSError):
-            self._status(state="stopped", step=self.checkpoint_step or 0, reason="aborted", pid=None,
+            self._out.status(state="stopped", step=self.checkpoint_step or 0, reason="aborted", pid=None,
                                       finished=time.time(), error=None)
 
     def _what_is_kept(self) -> str:
@@ -437,13 +431,9 @@ class Trainer:
         self.state = "failed"
         self.world.report_error(cause or message)
         with contextlib.suppress(OSError):  # a full disk: viewers see the lock released and report a failure
-            self._flush_record()
-            self._status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
+            self._out.flush()
+            self._out.status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
                          finished=time.time(), lost_peer=message.startswith("lost contact"))
         event = ev.Failed(step=self.progress.step, error=message)
-        self._emit(event)
+        self._out.emit(event)
         return event
-
-    def _close_writers(self) -> None:
-        if self._logs is not None:
-            self._logs.close()
