@@ -91,8 +91,9 @@ ENTRIES: dict[str, Entry] = {
 
 
 def entry(name: str) -> Entry | None:
-    """The catalog entry called `name`, or None when it is not a known corpus name."""
-    return ENTRIES.get(name)
+    """The catalog entry called `name` (in any case: `Anna` is `anna`), or None when it is not
+    a known corpus name."""
+    return ENTRIES.get(name) or ENTRIES.get(name.lower())
 
 
 def url_env_var(name: str) -> str:

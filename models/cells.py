@@ -4,6 +4,8 @@ from __future__ import annotations
 
 CELLS = ("lstm", "gru", "rnn")
 """As char-rnn offers them: LSTM, GRU and a plain tanh RNN."""
+READ_CHUNK = 16_384
+"""Positions per forward when a long sequence is read at batch 1 (a prime, a text scored)."""
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 """Weight blocks per layer: the gates (and the candidate) each cell computes."""
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from workbench.models.cells import CELLS
+from workbench.models.cells import CELLS, READ_CHUNK
 from workbench.models.dropout import fast_dropout
 
 _MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -109,6 +109,17 @@ class CharRNN(nn.Module):
         """ids (N,) -> logits (N, V) for the next character."""
         logits, hidden = self.forward(ids.unsqueeze(1), hidden)
         return logits[:, 0], hidden
+
+    @torch.no_grad()
+    def read(self, ids: Tensor, hidden: Hidden, chunk: int = READ_CHUNK) -> tuple[Tensor, Hidden]:
+        """ids (S,) fed in order at batch 1 -> logits (1, V) after the last of them, and the
+        hidden state. In chunks, with the state carried: the same recurrence as one forward,
+        without an (S x V) tensor for a long prime."""
+        if ids.numel() == 0:
+            raise ValueError("nothing to read: ids is empty")
+        for start in range(0, ids.shape[0], chunk):
+            logits, hidden = self.forward(ids[start : start + chunk].unsqueeze(0), hidden)
+        return logits[:, -1], hidden
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -74,3 +74,25 @@ def run_trainer(session, **budget):
     trainer.subscribe(seen.append)
     final = trainer.run()
     return final, seen
+
+
+class PretendMachine:
+    """/proc/stat and the clock as a script says: `others` cores busy with other processes'
+    work, on top of what this process really spends."""
+
+    def __init__(self, monkeypatch, others: float) -> None:
+        from workbench.engine import threads
+
+        self.others, self.now, self.busy = others, 1000.0, 0.0
+        monkeypatch.setattr(threads, "_busy_seconds", lambda cpus: self.busy + self._ours())
+        monkeypatch.setattr(threads.time, "monotonic", lambda: self.now)
+        monkeypatch.setattr(threads.time, "sleep", self.wait)
+
+    @staticmethod
+    def _ours() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def wait(self, seconds: float) -> None:
+        self.now += seconds
+        self.busy += self.others * seconds

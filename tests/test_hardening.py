@@ -3,6 +3,7 @@ must neither run foreign code, nor be locked out of its own controls, nor write 
 outside its session."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -15,7 +16,7 @@ from workbench.engine.control import send_command, socket_path
 from workbench.engine.control_server import ControlServer
 from workbench.engine.launcher import child_environment, python_command, start_trainer
 from workbench.engine.lock import SessionLock
-from workbench.engine.session import Session
+from workbench.engine.session import Session, read_jsonl
 
 from support import wait_until, make_session, run_cli, run_trainer, small_text
 
@@ -147,7 +148,7 @@ def test_a_peer_of_another_user_is_not_served(served, monkeypatch):
     if not hasattr(socket, "SO_PEERCRED"):
         pytest.skip("this platform cannot tell a socket peer's user")
     monkeypatch.setattr(control_server, "_served_uids", lambda: {os.getuid() + 4242})  # we, the peer, look foreign
-    with pytest.raises(Exception, match="did not answer"):
+    with pytest.raises(Exception, match="closed the connection without an answer"):
         send_command(session, {"kind": "pause"}, timeout=5)
     assert trainer.sent == []
 
@@ -213,3 +214,101 @@ def test_a_fifo_in_a_session_is_never_waited_on(tmp_path):
     r = run_cli("attach", "s", "--headless", "--sessions-dir", str(tmp_path / "sessions"), timeout=30)
     assert "Traceback" not in r.stderr
     assert Session(session.root).read_status()["state"] == "stopped"  # read as damaged, rebuilt from the history
+
+
+# -- 4-6. commands a trainer accepted but could not carry out ----------------------------------
+def _background(tmp_path, name, *extra):
+    r = run_cli("train", "--corpus", str(small_text(tmp_path)), "--session", name, "--hidden", "32", "--layers", "1",
+                "--batch-size", "8", "--seq-length", "20", "--log-every", "1", "--eval-every", "0",
+                "--checkpoint-every", "0", "--steps", "1000000", "--threads", "1", "--device", "cpu", *extra,
+                "--detach", "--sessions-dir", str(tmp_path / "sessions"), timeout=120)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return Session(tmp_path / "sessions" / name)
+
+
+def test_the_socket_refuses_what_the_trainer_would_refuse_and_says_why(tmp_path):
+    session = _background(tmp_path, "cmd")
+    try:
+        for bad, needle in [({"kind": "set_lr", "lr": 1e308}, "the learning rate must be a positive number of at most 1"),
+                            ({"kind": "set_lr", "lr": -1}, "the learning rate must be a positive number"),
+                            ({"kind": "set_lr", "lr": float("nan")}, "the learning rate must be a positive number"),
+                            ({"kind": "set_lr", "lr": float("inf")}, "the learning rate must be a positive number"),
+                            ({"kind": "set_sample", "top_k": -5}, "top-k must be 0 (off) or positive"),
+                            ({"kind": "set_sample", "length": 10**9}, "the sample length must be from 1 to 50,000"),
+                            ({"kind": "set_sample", "prime": "\u2603"}, "not in the corpus vocabulary"),
+                            ({"kind": "stop", "reason": "bye\ud800"}, "'reason' is not valid Unicode")]:
+            reply = send_command(session, bad, timeout=20)
+            assert reply["ok"] is False and needle in reply["error"], (bad, reply)
+        assert send_command(session, {"kind": "set_lr", "lr": 0.002}, timeout=20)["ok"] is True
+        assert session.live_status()["state"] == "running"
+    finally:
+        run_cli("stop", "cmd", "--sessions-dir", str(tmp_path / "sessions"), timeout=120)
+    assert session.read_status()["state"] == "stopped"
+    warnings = [e for e in read_jsonl(session.events_path) if e["kind"] == "warning"]
+    assert warnings == []  # nothing was accepted only to be ignored later
+
+
+def test_any_string_is_safe_to_store(tmp_path):
+    session = make_session(tmp_path / "sessions", small_text(tmp_path))
+    session.write_status(reason="bye\ud800", state="stopped")
+    assert json.loads(session.status_path.read_text(encoding="utf-8"))["reason"] == "bye\ud800"
+    assert Session(session.root).read_status()["reason"] == "bye\ud800"
+
+
+def test_an_endless_sample_is_refused_and_a_long_one_gives_way_to_a_pause(tmp_path):
+    r = run_cli("train", "--corpus", str(small_text(tmp_path)), "--session", "huge", "--sample-length", "1000000000",
+                "--headless", "--sessions-dir", str(tmp_path / "sessions"))
+    assert r.returncode == 2 and "the sample length must be from 1 to 50,000" in r.stderr, r.stderr
+    session = _background(tmp_path, "long", "--hidden", "64", "--sample-every", "5", "--sample-length", "50000")
+    try:
+        wait_until(lambda: session.read_status().get("step", 0) >= 5, "the first sample to begin", 120)
+        reply = send_command(session, {"kind": "pause"}, timeout=20)
+        assert reply["ok"], reply
+        # 50,000 characters take tens of seconds here; the pause must not wait for them.
+        wait_until(lambda: session.read_status().get("state") == "paused", "the pause", 120)
+        samples = read_jsonl(session.samples_path)
+        assert samples and samples[-1].get("interrupted") is True and len(samples[-1]["text"]) < 50_000
+    finally:
+        run_cli("stop", "long", "--sessions-dir", str(tmp_path / "sessions"), timeout=120)
+
+
+# -- 14. two starts at once ----------------------------------------------------------------------
+def test_two_detached_resumes_at_once_the_loser_says_who_trains_it(tmp_path):
+    session = _trained_session(tmp_path)
+    command = [*python_command("workbench.cli:main", ["resume", "s", "--detach", "--steps", "1000000",
+                                                       "--sessions-dir", str(tmp_path / "sessions")])]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+        codes = sorted(code for code, _, _ in results)
+        assert codes[0] == 0 and codes[1] != 0, results
+        loser = next(err for code, _, err in results if code != 0)
+        holder = session.lock_holder()
+        assert f"already being trained by process {holder['pid']}" in loser, loser
+        assert "step " not in loser and loser.count("\n") == 1, loser  # not the winner's progress line
+    finally:
+        run_cli("stop", "s", "--sessions-dir", str(tmp_path / "sessions"), timeout=120)
+
+
+# -- 15. a trainer stopped by a signal -------------------------------------------------------------
+def test_a_stopped_trainer_is_said_to_be_stopped_and_the_command_waits(tmp_path):
+    session = _background(tmp_path, "frozen")
+    pid = session.read_status()["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = run_cli("pause", "frozen", "--sessions-dir", str(tmp_path / "sessions"), timeout=120)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert f"is stopped and does not respond: `kill -CONT {pid}`" in r.stderr, r.stderr
+        assert "the pause waits in its queue" in r.stderr
+        assert session.live_status().get("suspended") is True
+        row = json.loads(run_cli("sessions", "--json", "--sessions-dir", str(tmp_path / "sessions")).stdout)[0]
+        assert row["suspended"] is True and row["state"] == "running"
+        ps = run_cli("ps", "--sessions-dir", str(tmp_path / "sessions"))
+        assert f"stopped (kill -CONT {pid})" in ps.stdout, ps.stdout
+        ps_row = json.loads(run_cli("ps", "--json", "--sessions-dir", str(tmp_path / "sessions")).stdout)[0]
+        assert ps_row["suspended"] is True
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _wait(lambda: session.read_status().get("state") == "paused", "the queued pause to be carried out", 120)
+    assert not session.live_status().get("suspended")
+    run_cli("stop", "frozen", "--sessions-dir", str(tmp_path / "sessions"), timeout=120)

@@ -46,10 +46,10 @@ class Tmux:
         return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True,
                               check=check, timeout=10)
 
-    def new(self, name: str, argv: list[str]) -> None:
+    def new(self, name: str, argv: list[str], size: tuple[int, int] = (100, 30)) -> None:
         # The terminal the issue names; COLUMNS/LINES from the test runner would override the pane's size.
         command = "exec env -u COLUMNS -u LINES TERM=xterm-256color " + shlex.join(argv)
-        self("new-session", "-d", "-s", name, "-x", "100", "-y", "30", "-c", str(self.cwd), command)
+        self("new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), "-c", str(self.cwd), command)
 
     def screen(self, name: str) -> str:
         result = self("capture-pane", "-p", "-t", f"={name}:", check=False)
@@ -219,3 +219,35 @@ def test_detach_attach_and_hangup_keep_training(term, tmp_path):
     assert r.returncode == 0, r.stderr
     assert session.read_status()["state"] == "stopped"
     wait(lambda: gone(pid), "the trainer process to exit")  # `stop` returns when its lock is free
+
+
+def test_at_80x24_every_key_can_be_found_and_d_goes_back_to_the_list(term, tmp_path):
+    """From the home screen: open a training session, `?` lists every key (the footer has no
+    room for all of them), `d` goes back to the list while the training goes on."""
+    corpus = small_text(tmp_path)
+    sessions = tmp_path / "sessions"
+    r = run_cli("train", "--corpus", str(corpus), "--session", "T", *TINY_UI, "--sessions-dir", str(sessions),
+                "--detach", timeout=60)
+    assert r.returncode == 0, r.stderr
+    session = Session(sessions / "T")
+    wait(lambda: session.read_status().get("state") == "running", "the trainer running")
+    term.new("home", workbench("--sessions-dir", str(sessions)), size=(80, 24))
+    wait(lambda: "FINISHED" in term.screen("home") or "RUNNING" in term.screen("home"), "the list",
+         explain=lambda: term.screen("home"))
+    wait(lambda: "? Keys" in term.screen("home"), "the footer", explain=lambda: term.screen("home"))
+    term.keys("home", "Enter")
+    moving(term, "home")
+    wait(lambda: "? Keys" in term.screen("home") and "best full val" in term.screen("home"), "the footer",
+         explain=lambda: term.screen("home"))
+    term.keys("home", "?")
+    wait(lambda: "Keys of the training screen" in term.screen("home"), "the keys", explain=lambda: term.screen("home"))
+    assert "Show or hide the event log" in term.screen("home")
+    term.keys("home", "Escape")
+    wait(lambda: "Keys of the training screen" not in term.screen("home"), "the keys closed")
+    term.keys("home", "d")
+    wait(lambda: "sessions in" in term.screen("home") and term.alive("home"), "the list again",
+         explain=lambda: term.screen("home"))
+    # the note says how to watch it again (a toast: its lines may wrap anywhere)
+    wait(lambda: "workbenchattachT" in "".join(term.screen("home").split()), "the note",
+         explain=lambda: term.screen("home"))
+    status_moving(session)  # training goes on

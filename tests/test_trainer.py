@@ -2,6 +2,7 @@ import json
 import math
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ import torch
 from workbench.engine import commands as cmd
 from workbench.engine import events as ev
 from workbench.engine.checkpoint import load_checkpoint
+from workbench.engine.config import SampleSettings
 from workbench.engine.session import read_jsonl
 from workbench.engine.trainer import Trainer
 
@@ -269,3 +271,13 @@ def test_a_signal_writes_the_checkpoint_before_the_slow_full_validation(tmp_path
     final, events = run_trainer(session, steps=data["step"] + 2)
     assert isinstance(final, ev.Finished)
     assert any(isinstance(e, ev.Started) and e.resumed and e.step == data["step"] for e in events)
+
+
+def test_a_run_that_ends_between_samples_draws_one_of_its_final_model(tmp_path):
+    session = make_session(tmp_path / "sessions", small_text(tmp_path), sample_every=7, threads=1)
+    session.write_config(replace(session.read_config(), sample=SampleSettings(length=20, prime="T")))
+    final, _ = run_trainer(session, steps=10)
+    assert final.kind == "finished"
+    assert [s["step"] for s in read_jsonl(session.samples_path)] == [7, 10]
+    final, _ = run_trainer(session, steps=14)  # ends on a sample step: that one, not a second
+    assert [s["step"] for s in read_jsonl(session.samples_path)] == [7, 10, 14]

@@ -31,13 +31,15 @@ async def test_bad_values_are_flagged_on_their_fields(tmp_path, corpus):
         lr.focus()
         await pilot.press("ctrl+a", "ctrl+k", *"-1")  # typed, as a user would
         await pilot.pause()
-        assert "--lr must be a positive number" in error_text(form, "lr")
+        # in the form's words (its labels), not the command line's flags
+        assert "learning rate must be a positive number" in error_text(form, "lr")
+        assert "--" not in error_text(form, "lr")
         lr.value = "fast"
         await pilot.pause()
         assert "not a number" in error_text(form, "lr")
         form.query_one("#hidden", Input).value = "0"
         await pilot.pause()
-        assert "--hidden must be at least 1" in error_text(form, "hidden")
+        assert "hidden units must be at least 1" in error_text(form, "hidden")
 
         form.query_one("#path", Input).value = str(corpus)
         await pilot.press("ctrl+s")
@@ -66,11 +68,14 @@ async def test_a_missing_corpus_shows_the_engine_error_in_the_form(tmp_path):
     async with app.run_test(size=(100, 40)) as pilot:
         form = await open_form(app, pilot)
         form.query_one("#path", Input).value = str(missing)
+        # flagged as it is typed, under the path field (not the named corpus's)
+        await wait_for(pilot, lambda: "missing.txt" in error_text(form, "path"), what="the path flagged as typed")
+        assert error_text(form, "corpus") == ""
         for key, value in TINY_FORM.items():
             form.query_one(f"#{key}", Input).value = value
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: error_text(form, "corpus") != "", what="the corpus error")
-        assert "missing.txt" in error_text(form, "corpus")
+        await wait_for(pilot, lambda: not form.creating and "not started" in error_text(form, "form"),
+                       what="the engine's answer")
+        assert "missing.txt" in error_text(form, "path") and error_text(form, "corpus") == ""
         assert isinstance(app.screen, NewSessionScreen) and app.is_running
-        assert not form.creating
     assert not sessions.exists() or not any(sessions.iterdir())

@@ -253,23 +253,30 @@ def test_the_app_and_its_studio_screens_import_without_torch():
     assert r.returncode == 0, r.stderr
 
 
-def test_the_studio_samples_on_every_core_unless_a_trainer_runs(trained):
-    """One CPU thread while any trainer of the sessions folder holds its lock (it keeps the
-    cores busy), all of them otherwise; the device line says which."""
+def test_the_studio_samples_on_the_cores_other_processes_leave_free(trained, monkeypatch):
+    """Every core on a quiet machine; one while another process (a trainer, a compile) keeps a
+    core busy, as the load seen since the last model use says; the device line says which.
+    The load is pretended (support.PretendMachine), never this machine's."""
     import torch
 
-    from workbench.engine.lock import SessionLock
+    from workbench.engine import threads
     from workbench.engine.model_cache import ModelCache
+    from support import PretendMachine
 
     _, session = trained
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    machine = PretendMachine(monkeypatch, others=0.0)
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
     try:
         cache = ModelCache(session)
+        machine.wait(2.0)
         assert cache.get("latest")[2]["device"] == "cpu (2 threads)"
-        with SessionLock(session.lock_path, session.name):  # as a trainer of this session would
-            assert cache.get("latest")[2]["device"] == "cpu (1 thread)"
-            assert torch.get_num_threads() == 1
+        machine.others = 1.0  # a trainer beside it
+        machine.wait(2.0)
+        assert cache.get("latest")[2]["device"] == "cpu (1 thread)"
+        assert torch.get_num_threads() == 1
+        machine.others = 0.0
+        machine.wait(2.0)
         assert cache.get("best")[2]["device"] == "cpu (2 threads)"
     finally:
         torch.set_num_threads(before)

@@ -7,6 +7,9 @@ the reference baseline when it is given (`--vs-seed PATH` to `seed_baseline.py`)
     encoding.py    corpus encoding speed and peak memory on a large text
     tui.py         training speed with the terminal UI open against headless
     scaling.py     training speed of a group of processes (--nproc) against one
+    contention.py  sharing the machine (--contention): beside a busy process, two sessions at once
+    scoring.py     `workbench score`'s speed against the model's bare forward
+    runs.py        the `workbench train` runs those start, and the speed they read back
     machine.py     what this machine is, for the report
     report.py      the goals and the printed tables
 """
@@ -24,6 +27,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from workbench.bench.tui import run_tui_bench
 
         return run_tui_bench(args)
+    if args.contention:
+        from workbench.bench.contention import run_contention_bench
+
+        return run_contention_bench(args)
     if args.nproc:
         from workbench.bench.scaling import run_scaling_bench
 

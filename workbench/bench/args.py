@@ -7,17 +7,17 @@ from pathlib import Path
 
 from workbench.engine.errors import WorkbenchError
 
-DEFAULTS = (("hidden", 512, 256), ("batch_size", 128, 64), ("steps", 20, 60))
-"""(name, default, default with --tui): the UI's cost is measured on a lighter model."""
+DEFAULTS = (("hidden", 512, 256, 256), ("batch_size", 128, 64, 64), ("steps", 20, 60, 40))
+"""(name, default, with --tui, with --contention): those two measure on a lighter model."""
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="anna", help="corpus to measure on (default %(default)s)")
     p.add_argument("--vs-seed", type=Path, default=None, metavar="PATH",
                    help="run the reference baseline (seed_baseline.py) back to back at the same configuration")
-    p.add_argument("--hidden", type=int, default=None, help="(default 512; 256 with --tui)")
+    p.add_argument("--hidden", type=int, default=None, help="(default 512; 256 with --tui or --contention)")
     p.add_argument("--layers", type=int, default=2, help="(default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=None, help="(default 128; 64 with --tui)")
+    p.add_argument("--batch-size", type=int, default=None, help="(default 128; 64 with --tui or --contention)")
     p.add_argument("--seq-length", type=int, default=100, help="(default %(default)s)")
     p.add_argument("--steps", type=int, default=None,
                    help="training steps timed for throughput (default 20; with --tui, steps of each run: 60)")
@@ -38,13 +38,17 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="only measure training of 1 process against a group of N (torchrun, DDP) at the same global "
                         "batch, and the scaling efficiency")
+    p.add_argument("--contention", action="store_true",
+                   help="only measure sharing the machine: training quiet, beside a busy process and two sessions "
+                        "at once, sampling and scoring beside a trainer, with auto threads and with every core "
+                        "(default model 256x2, batch 64, 40 steps a run)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
 
 
 def apply_defaults(args: argparse.Namespace) -> None:
-    for name, plain, with_tui in DEFAULTS:
+    for name, plain, with_tui, with_contention in DEFAULTS:
         if getattr(args, name, None) is None:
-            setattr(args, name, with_tui if args.tui else plain)
+            setattr(args, name, with_tui if args.tui else with_contention if args.contention else plain)
 
 
 def check_args(args: argparse.Namespace) -> None:

@@ -120,6 +120,11 @@ def _speed_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     if "sample_batch_chars_per_sec" in ours:
         rows.append((f"  ours, {ours['sample_batch_num']} samples in one batch (--num), all chars/s",
                      number(ours["sample_batch_chars_per_sec"]), "", "", "", ""))
+    if "score_chars_per_sec" in ours:
+        rows.append((f"scoring chars/s (workbench score, {ours['score_chars']:,} chars)",
+                     number(ours["score_chars_per_sec"]), "", "", "", ""))
+        rows.append(("  vs the model's fused forward alone at batch 1 (its floor)",
+                     number(ours["score_floor_chars_per_sec"]), "", f"{ours['score_vs_floor']:.2f}x", "", ""))
     return rows
 
 

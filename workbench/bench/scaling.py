@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any
 
 from workbench.bench.machine import machine_info
 from workbench.bench.report import number, say, write_json
+from workbench.bench.runs import steady_rates, train_argv, train_run
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.launcher import python_command
-from workbench.engine.session import Session, read_jsonl
 
 
 def run_scaling_bench(args: argparse.Namespace) -> int:
@@ -59,26 +57,11 @@ def run_scaling_bench(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, processes: int, tmp: Path, skip: int) -> dict[str, Any]:
-    corpus = str(Path(args.corpus).resolve()) if Path(args.corpus).exists() else args.corpus
-    name = f"nproc-{processes}"
-    argv = ["train", "--corpus", corpus, "--session", name, "--sessions-dir", str(tmp / "sessions"),
-            "--hidden", str(args.hidden), "--layers", str(args.layers), "--batch-size", str(args.batch_size),
-            "--seq-length", str(args.seq_length), "--steps", str(args.steps), "--device", args.device,
-            "--precision", args.precision, "--log-every", "1", "--eval-every", "0", "--checkpoint-every", "0",
-            "--sample-every", "0", "--nproc", str(processes), "--headless",
-            *(["--threads", str(args.threads)] if args.threads else [])]
-    log = tmp / f"{name}.log"
-    with open(log, "wb") as out:
-        rc = subprocess.run(python_command("workbench.cli:main", argv), stdin=subprocess.DEVNULL, stdout=out,
-                            stderr=subprocess.STDOUT, cwd=tmp).returncode
-    if rc != 0:
-        last = next((ln for ln in reversed(log.read_text(errors="replace").splitlines()) if ln.strip()), "no output")
-        raise WorkbenchError(f"the run with {processes} process(es) failed (exit status {rc}): {last}", exit_code=1)
-    session = Session(tmp / "sessions" / name)
-    steady = [r["chars_per_sec"] for r in read_jsonl(session.metrics_path)
-              if r.get("step", 0) > skip and r.get("chars_per_sec")]
+    argv = [*train_argv(args), "--nproc", str(processes), *(["--threads", str(args.threads)] if args.threads else [])]
+    session = train_run(argv, tmp / "sessions", f"nproc-{processes}", tmp)
+    steady = steady_rates(session, skip)
     status = session.read_status()
-    train_seconds = sum(args.batch_size * args.seq_length / rate for rate in steady) if steady else 0.0
+    train_seconds = sum(args.batch_size * args.seq_length / rate for rate in steady)
     return {"processes": processes, "median_chars_per_sec": statistics.median(steady), "steps_measured": len(steady),
             "device": status.get("shape") or status.get("device"), "control_checks": status.get("control_checks"),
             "control_seconds": status.get("control_seconds"),

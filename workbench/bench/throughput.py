@@ -10,6 +10,7 @@
   after a short warm-up (the baseline samples the same way, one Python call per character).
   The same number of characters drawn as 8 samples in one batch is printed beside it, without
   a ratio: the baseline has no batched sampling to compare with.
+* Scoring (scoring.py): `workbench score`'s chars/s against the model's bare forward.
 * Fixed wall-clock quality (`--minutes`): each side trains for the same wall clock, its
   periodic validation included, and both final models are scored the way the baseline's
   README defines it: mean cross-entropy in nats over every position of the notebook batch
@@ -33,6 +34,7 @@ from workbench.bench.baseline import SAMPLE_TOP_K, baseline_path, check_same_tex
 from workbench.bench.encoding import encoding_figures
 from workbench.bench.machine import machine_info
 from workbench.bench.report import format_table, goals, say, write_json
+from workbench.bench.scoring import SCORE_CHARS, measure_scoring
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.units import bits_per_char
 
@@ -65,6 +67,8 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
         ours, model = measure_training(args, corpus, device, warmup, tmp_dir)
         say(f"ours: sampling {args.sample_chars:,} chars")
         ours.update(measure_sampling(model, corpus.vocab, args.sample_chars))
+        say(f"ours: scoring {SCORE_CHARS:,} chars (workbench score) and the model's forward alone")
+        ours.update(measure_scoring(model, corpus))
         del model
         results["ours"] = ours
         if baseline is not None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from workbench.bench.machine import machine_info
 from workbench.bench.report import TUI_GOAL, format_tui_table, say, write_json
+from workbench.bench.runs import train_argv, train_run
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.launcher import python_command
 from workbench.engine.session import ACTIVE_STATES, Session, read_jsonl
@@ -54,7 +55,7 @@ def run_tui_bench(args: argparse.Namespace) -> int:
                 if side == "ui":
                     session, notes = _run_with_ui(argv, folder, name, Path(tmp), args.steps)
                 else:
-                    session, notes = _run_headless(argv, folder, name, Path(tmp))
+                    session, notes = train_run(argv, folder, name, Path(tmp)), []
                 results["warnings"] += notes
                 figures = _figures(session, c["warmup_steps"], chars_per_step)
                 pooled[side] += figures.pop("per_step")
@@ -74,12 +75,7 @@ def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     skip = max(2 * log_every, args.steps // 6)  # warm-up steps left out of each run's figure
     if args.steps < skip + 5 * log_every:
         raise WorkbenchError(f"--steps must be at least {skip + 5 * log_every} with --tui, got {args.steps}")
-    corpus = str(Path(args.corpus).resolve()) if Path(args.corpus).exists() else args.corpus  # runs cd elsewhere
-    argv = ["--corpus", corpus, "--hidden", str(args.hidden), "--layers", str(args.layers),
-            "--batch-size", str(args.batch_size), "--seq-length", str(args.seq_length), "--steps", str(args.steps),
-            "--device", args.device, "--log-every", str(log_every), "--eval-every", "0", "--sample-every", "0",
-            "--checkpoint-every", "0", *(["--threads", str(args.threads)] if args.threads else []),
-            "--precision", args.precision]
+    argv = [*train_argv(args, log_every=log_every), *(["--threads", str(args.threads)] if args.threads else [])]
     results: dict[str, Any] = {
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(device),
@@ -102,18 +98,6 @@ def _summarise(results: dict[str, Any], rounds: list[dict[str, Any]], pooled: di
                       "ui_wall_chars_per_sec": wall["ui"], "wall_ratio": wall["ui"] / wall["headless"]}
     results["goals"] = [{"name": "tui_vs_headless", "label": "training chars/s with the UI open vs headless",
                          "value": ui / headless, "goal": f">= {TUI_GOAL:g}", "pass": ui / headless >= TUI_GOAL}]
-
-
-def _run_headless(argv: list[str], folder: Path, name: str, tmp: Path) -> tuple[Session, list[str]]:
-    log = tmp / f"{name}.log"
-    with open(log, "wb") as out:
-        rc = subprocess.run(python_command("workbench.cli:main", ["train", *argv, "--session", name, "--headless",
-                                                                  "--sessions-dir", str(folder)]),
-                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=tmp).returncode
-    if rc != 0:
-        last = next((ln for ln in reversed(log.read_text(errors="replace").splitlines()) if ln.strip()), "no output")
-        raise WorkbenchError(f"the headless run failed (exit status {rc}): {last}", exit_code=1)
-    return Session(folder / name), []
 
 
 class _TmuxApp:

@@ -4,19 +4,20 @@ session folder; none imports torch."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any, Callable
 
-from workbench.cli.output import print_table
+from workbench.cli.output import print_json, print_table
 from workbench.cli.parser import sessions_dir
 from workbench.engine import commands as cmd
 from workbench.engine.control import ping, send_command
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.follow import SessionFollower, SessionUpdate
-from workbench.engine.formats import when
+from workbench.engine.formats import device_now, when
 from workbench.engine.narrate import Line, Narrator, nats_text
+from workbench.engine.processes import is_stopped
+from workbench.engine.progress import stalled_seconds
 from workbench.engine.session import ACTIVE_STATES, Session, iter_sessions
 
 POLL_SECONDS = 0.25  # how often `attach --headless` reads the session folder
@@ -96,6 +97,10 @@ def trainer_rows(folder: Any, include_failed: bool) -> tuple[list[dict[str, Any]
                          "state": status["state"] if ours else "starting", "step": status.get("step", 0),
                          "device": status.get("device") if ours else None, "shape": status.get("shape") if ours else None,
                          "chars_per_sec": status.get("chars_per_sec") if ours else None,
+                         "eta_seconds": status.get("eta_seconds") if ours else None,
+                         "stalled_seconds": _rounded(stalled_seconds(status)) if ours else None,
+                         "threads": status.get("threads") if ours else None,
+                         "suspended": is_stopped(holder.get("pid")),
                          "started": status.get("started") if ours else holder.get("started"),
                          "error": None, "path": str(session.root)})
             continue
@@ -105,23 +110,42 @@ def trainer_rows(folder: Any, include_failed: bool) -> tuple[list[dict[str, Any]
             if include_failed:
                 rows.append({"session": session.name, "pid": status.get("pid"), "host": None, "state": "failed",
                              "step": status.get("step", 0), "device": status.get("device"), "shape": status.get("shape"),
-                             "chars_per_sec": None, "started": status.get("started"),
-                             "error": status.get("error"), "path": str(session.root)})
+                             "chars_per_sec": None, "eta_seconds": None, "stalled_seconds": None,
+                             "threads": None, "suspended": False,
+                             "started": status.get("started"), "error": status.get("error"), "path": str(session.root)})
     return rows, failed
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return round(seconds, 1) if seconds is not None else None
+
+
+def state_text(row: dict[str, Any]) -> str:
+    """'running'; 'stopped (kill -CONT 123)' for a trainer stopped by a signal; 'running (no
+    step for 45 s)' when it has gone quiet for another reason."""
+    if row.get("suspended"):
+        return f"stopped (kill -CONT {row['pid']})"
+    quiet = row.get("stalled_seconds")
+    return f"{row['state']} (no step for {quiet:,.0f} s)" if quiet is not None else str(row["state"])
+
+
+def where_text(row: dict[str, Any]) -> str:
+    """'cpu (1 thread)', '2 x cpu, gloo', 'cuda:0 (NVIDIA H200)' or '-'."""
+    return row.get("shape") or device_now(row.get("device"), row.get("threads")) or "-"
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
     folder = sessions_dir(args)
     rows, failed = trainer_rows(folder, args.all)
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows, indent=2)
         return 0
     if not rows:
         print(f"no trainers running in {folder}")
     else:
         print_table([("SESSION", "PID", "STATE", "STEP", "CHARS/S", "ON", "SINCE")] +
-                    [(r["session"], str(r["pid"] or ""), r["state"], str(r["step"]),
-                      f"{r['chars_per_sec']:,.0f}" if r["chars_per_sec"] else "-", r["shape"] or r["device"] or "-",
+                    [(r["session"], str(r["pid"] or ""), state_text(r), str(r["step"]),
+                      f"{r['chars_per_sec']:,.0f}" if r["chars_per_sec"] else "-", where_text(r),
                       when(r["started"], seconds=True) if r["started"] else "") for r in rows])
         for r in rows:
             if r["error"]:
@@ -161,6 +185,33 @@ class _AttachView:
                 if record.get("kind") in ("finished", "failed"):
                     self.ended = record
             _print_lines(lines)
+
+
+class StallNotice:
+    """One line when a running trainer goes quiet for far longer than its usual interval, and
+    one when its steps come again (engine/progress.py says when that is)."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None  # the `updated` time of the status that went quiet
+
+    def check(self, status: dict[str, Any], now: float | None = None) -> str | None:
+        """The line printed, if any."""
+        quiet = stalled_seconds(status, now)
+        line = None
+        if quiet is not None and self.since is None:
+            self.since = status.get("updated")
+            usual = status.get("report_seconds")
+            line = (f"no step for {quiet:,.0f} s at step {status.get('step')} (usually one report every "
+                    f"{usual:.1f} s); the trainer may be stalled" if isinstance(usual, (int, float)) else
+                    f"no step for {quiet:,.0f} s at step {status.get('step')}; the trainer may be stalled")
+        elif self.since is not None and (quiet is None or status.get("updated") != self.since):
+            gap = (status.get("updated") or 0) - (self.since or 0)
+            line = (f"steps again at step {status.get('step')}, after {gap:,.0f} s" if status.get("state") == "running"
+                    else f"the quiet spell ended: {status.get('state')} at step {status.get('step')}")
+            self.since = None
+        if line:
+            print(line, file=sys.stderr, flush=True)
+        return line
 
 
 def _order(step: Any) -> float:
@@ -225,12 +276,14 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 def _follow(session: Session, follower: SessionFollower, view: _AttachView, status: dict[str, Any]) -> dict[str, Any]:
     """Print what the trainer writes until it has ended; its last status."""
+    stall = StallNotice()
     while True:
         time.sleep(POLL_SECONDS)
         update = follower.poll()
         view.show(update)
         if update.status is not None:
             status = update.status
+        stall.check(status)
         if status.get("state") not in ACTIVE_STATES and session.lock_holder() is None:
             view.show(follower.poll())  # what was written between the last poll and the exit
             return session.live_status()

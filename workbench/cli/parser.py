@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.bench.args import add_bench_arguments
+from workbench.cli.examples import add_examples
 from workbench.engine.config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, SampleSettings, TrainConfig
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import default_sessions_dir
@@ -23,6 +24,19 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise WorkbenchError(f"{message} (see `{self.prog} --help`)")
+
+
+def thread_count(text: str) -> int | None:
+    """--threads: a whole number of at least 1, or auto (None: threads.ThreadGovernor chooses)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (or auto), got {value}")
+    return value
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -48,9 +62,15 @@ def build_parser() -> ArgumentParser:
                         help="where sessions live, for the terminal UI's home screen (default: $WORKBENCH_SESSIONS or ./sessions)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     _add_train_parser(sub)
-    rs = sub.add_parser("resume", help="continue a session from its latest checkpoint",
-                        description="Continue a session exactly where it stopped.")
-    rs.add_argument("name", help="session name")
+    rs = sub.add_parser("resume", help="continue a session from its latest checkpoint, or unpause it",
+                        description="Continue a session exactly where it stopped, from its latest checkpoint. "
+                                    "A session whose trainer is paused is unpaused instead (and watched in the "
+                                    "terminal UI when there is one); with --steps, --epochs or --minutes that "
+                                    "is refused: a running trainer keeps its budget.")
+    rs.add_argument("name", help="session name (or a unique start of it)")
+    rs.add_argument("--new-text", action="store_true",
+                    help="the session's text file changed since it was trained on (same characters): go on "
+                         "training on it as it is now (from the start of an epoch when it got shorter)")
     _sessions_arg(rs)
     _add_group_args(rs, None)
     _budget_args(rs)
@@ -68,6 +88,7 @@ def build_parser() -> ArgumentParser:
                        description="Measure training, evaluation and sampling speed, optionally against the reference baseline.")
     add_bench_arguments(b)
     _add_web_parsers(sub)
+    add_examples(sub)
     return parser
 
 
@@ -92,7 +113,9 @@ def _add_train_parser(sub: Any) -> None:
     r.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="fp32, bf16 (bfloat16 autocast) or auto: bf16 on CPUs with native bfloat16, else fp32 (default %(default)s)")
     r.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help=argparse.SUPPRESS)
-    r.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    r.add_argument("--threads", type=thread_count, default=None, metavar="N|auto",
+                   help="CPU threads for torch; auto (the default) takes the cores other processes leave free, "
+                        "looked at again every few seconds")
     _add_group_args(r, d.processes)
     r.add_argument("--dist-timeout", type=float, default=d.dist_timeout, metavar="SECONDS",
                    help="with --nproc: seconds a process waits for the others before the run fails (default %(default)g)")
@@ -153,7 +176,10 @@ def _add_sample_parser(sub: Any) -> None:
                         description="Generate text from a session's checkpoint.")
     sm.add_argument("name", help="session name")
     _sessions_arg(sm)
-    sm.add_argument("--prime", default=None, help="text to start from (default: the session's sample prime)")
+    primes = sm.add_mutually_exclusive_group()
+    primes.add_argument("--prime", default=None, help="text to start from (default: the session's sample prime)")
+    primes.add_argument("--prime-file", default=None, metavar="FILE",
+                        help="start from the text of FILE (UTF-8, CRLF -> LF; - for standard input)")
     sm.add_argument("--length", type=int, default=s.length, help="characters to generate (default %(default)s)")
     sm.add_argument("--top-k", type=int, default=s.top_k, help="0 for no limit (default %(default)s)")
     sm.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold (default off)")
@@ -224,7 +250,10 @@ def _add_inspect_parsers(sub: Any) -> None:
                                     "(the prime is fed from a zero hidden state).")
     pr.add_argument("name", help="session name")
     _sessions_arg(pr)
-    pr.add_argument("--prime", required=True, help="the text before the character to predict")
+    primes = pr.add_mutually_exclusive_group(required=True)
+    primes.add_argument("--prime", help="the text before the character to predict")
+    primes.add_argument("--prime-file", metavar="FILE",
+                        help="the text of FILE before the character to predict (UTF-8, CRLF -> LF; - for standard input)")
     pr.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
     pr.add_argument("--top", type=int, default=10, help="characters to show (default %(default)s)")
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")

@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.cli.app import has_terminal, open_app, require_terminal
 from workbench.cli.control import unpause
+from workbench.cli.output import closing_lines
 from workbench.cli.parser import sessions_dir
 from workbench.engine.budget import given, set_budget
 from workbench.engine.config import SampleSettings, TrainConfig
@@ -65,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _new_session(args: argparse.Namespace, config: TrainConfig, folder: Path) -> tuple[Session, Any]:
     from workbench.engine.new_session import check_new_name, create_session, prepare_corpus
 
-    if args.session:
+    if args.session is not None:  # '' too: an empty name is an error, not "make one up"
         check_new_name(folder, args.session)
     config, corpus, notes = prepare_corpus(config, prime_given=args.prime is not None, progress=sys.stderr)
     for note in notes:
@@ -81,10 +82,15 @@ def _train_headless(session: Session, folder: Path, *, corpus: Any = None, comma
     if session.read_config().processes > 1:
         from workbench.engine.group import run_group
 
-        return run_group(session, folder)
-    from workbench.engine.runner import train_here
+        code = run_group(session, folder)
+    else:
+        from workbench.engine.runner import train_here
 
-    return train_here(session, corpus=corpus, command=command)
+        code = train_here(session, corpus=corpus, command=command)
+    if code == 0:  # which session this was and what comes next (a failure's reason stays the last line)
+        for line in closing_lines(session):
+            print(line, file=sys.stderr)
+    return code
 
 
 def _train_under_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
@@ -133,6 +139,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
                              f"unpauses it, `workbench attach {session.name}` watches it)")
     set_budget(session, *budget)
     set_group(session, args.nproc, args.max_restarts)
+    if args.new_text:
+        from workbench.engine.run_setup import accept_new_text
+
+        note = accept_new_text(session)
+        print(f"note: {note}" if note else f"note: the text of {session.name!r} had not changed", file=sys.stderr)
     if args.detach:
         return start_detached(session, folder)
     if not args.headless:

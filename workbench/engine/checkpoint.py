@@ -12,7 +12,7 @@ import pickle
 import shutil
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.files import UnsafeFile, fsync_dir, open_read, temporary_name, write_atomic
@@ -25,16 +25,64 @@ class CheckpointError(WorkbenchError):
     """A checkpoint file is missing, truncated, corrupt or not a workbench checkpoint."""
 
 
-def load_first_good(paths: list[Path]) -> tuple[dict[str, Any], Path, list[str]]:
-    """The first of `paths` that loads, with the errors of those before it (a corrupt
-    latest.pt falls back to an older checkpoint). CheckpointError when none loads."""
+Check = Callable[[dict[str, Any], Path], None]
+"""Raises CheckpointError when a loaded checkpoint is not one the caller can use."""
+
+
+def load_first_good(paths: list[Path], check: Check | None = None) -> tuple[dict[str, Any], Path, list[str]]:
+    """The first of `paths` that loads (and passes `check`), with the errors of those before it:
+    a corrupt latest.pt, or one copied in from another session, falls back to an older
+    checkpoint. CheckpointError when none is good."""
     errors: list[str] = []
     for path in paths:
         try:
-            return load_checkpoint(path), path, errors
+            data = load_checkpoint(path)
+            if check is not None:
+                check(data, path)
+            return data, path, errors
         except CheckpointError as exc:
             errors.append(str(exc))
     raise CheckpointError("; ".join(errors) or "no checkpoint to load")
+
+
+SHAPE_FIELDS = ("cell", "hidden", "layers")
+"""The model_config fields that decide the weights' shapes (with the vocabulary)."""
+
+
+def same_model(vocab: list[str], shape: dict[str, Any], weights: dict[str, tuple[int, ...]] | None = None) -> Check:
+    """A check that a checkpoint holds the model of a session with this vocabulary and these
+    SHAPE_FIELDS (and, when given, weights of these names and shapes), so that a file from
+    another session is refused by name, not by a page of size-mismatch errors from torch."""
+
+    def check(data: dict[str, Any], path: Path) -> None:
+        saved = data.get("model_config")
+        if not isinstance(saved, dict) or not isinstance(data.get("vocab"), list):
+            raise CheckpointError(f"checkpoint {path} does not say what model it holds")
+        differ = [f"{name} {saved.get(name)} where the session has {shape[name]}"
+                  for name in SHAPE_FIELDS if name in shape and saved.get(name) != shape[name]]
+        if data["vocab"] != vocab:
+            differ.append(f"a vocabulary of {len(data['vocab'])} characters where the session's vocab.json has "
+                          f"{len(vocab)}" if len(data["vocab"]) != len(vocab) else "another vocabulary")
+        if differ:
+            raise CheckpointError(f"checkpoint {path} is of another model ({'; '.join(differ)}): "
+                                  "copied in from another session?")
+        saved_weights = data.get("model")
+        if weights is not None and (not isinstance(saved_weights, dict) or
+                                    {k: tuple(getattr(v, "shape", ())) for k, v in saved_weights.items()} != weights):
+            raise CheckpointError(f"checkpoint {path} holds weights that do not fit its model")
+
+    return check
+
+
+def load_weights(model: Any, data: dict[str, Any], path: Path | str) -> None:
+    """`data`'s weights into `model`; a CheckpointError naming the file when they do not fit."""
+    try:
+        model.load_state_dict(data["model"])
+    except (KeyError, RuntimeError, TypeError) as exc:
+        # torch's first line only says "Error(s) in loading state_dict"; the second names a weight
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        raise CheckpointError(f"checkpoint {path} holds weights that do not fit its model "
+                              f"({lines[min(1, len(lines) - 1)][:120]})") from None
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -108,6 +156,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(str(exc)) from None
     except OSError as exc:
         raise CheckpointError(f"checkpoint {path} cannot be read ({exc.strerror or exc})") from None
+    head = source.read(4)
+    source.seek(0)
+    # torch.save writes a zip archive (PK..), older torch a pickle (0x80 ...): anything else is
+    # damaged or another kind of file, which the unpickler would report as "unsafe".
+    if head[:2] != b"PK" and head[:1] != b"\x80":
+        source.close()
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint (it is neither a zip archive "
+                              "nor a pickle)" if head else f"checkpoint {path} is empty")
     try:
         with source, warnings.catch_warnings():
             # torch warns on stderr about pickle protocols it does not expect; the error below

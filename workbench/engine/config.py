@@ -121,7 +121,8 @@ class TrainConfig:
     more, where it trains 1.4-1.65x faster at the same loss per step; fp32 elsewhere (CUDA
     already gets TF32 matmuls; ask for bf16 there explicitly)."""
     threads: int | None = None
-    """CPU threads for torch (None: torch's default; torchrun's is 1 per process of a group)."""
+    """CPU threads for torch (None: auto, the cores other processes leave free, see
+    engine/threads.py; in a group torchrun's 1 per process)."""
     processes: int = 1
     """Processes training the session together (DDP under torchrun): one per GPU on CUDA,
     or CPU processes with gloo. The batch's rows are split among them."""
@@ -169,7 +170,7 @@ class TrainConfig:
         need(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         need(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         need(self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        device_ok = self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        device_ok = self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isascii() and self.device[5:].isdigit())
         need(device_ok, f"--device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
         for name in ("hidden", "layers", "batch_size", "seq_length", "log_every", "eval_batches"):
             need(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -209,6 +210,11 @@ class TrainConfig:
         """Tolerant of keys from older or newer versions: unknown keys are ignored."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        missing = [name for name in REQUIRED_FIELDS if name not in data]
+        if missing:
+            # Every session ever written has them; a default here would build another model
+            # than the checkpoints hold, or cut the text another way.
+            raise ValueError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
         values = _typed_fields(cls, {k: v for k, v in data.items() if k != "sample"})
         if "precision" not in data:
             # Sessions from before `precision` had a `bf16` flag; they trained in fp32 unless
@@ -224,6 +230,11 @@ class TrainConfig:
         if steps is None and epochs is None and minutes is None:
             return replace(self, max_minutes=None)
         return replace(self, max_steps=steps, max_epochs=epochs, max_minutes=minutes)
+
+
+REQUIRED_FIELDS = ("corpus", "encoding", "keep_crlf", "val_frac", "cell", "hidden", "layers", "dropout",
+                   "batch_size", "seq_length", "seed")
+"""What config.json must hold: what decides the model's shape, the text and how it is cut."""
 
 
 def _typed_fields(cls: type, data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

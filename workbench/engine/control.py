@@ -29,6 +29,7 @@ from typing import Any
 
 from workbench.engine import commands as cmd
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.processes import is_stopped
 from workbench.engine.session import Session
 from workbench.engine.typecheck import accepts, describe, field_types
 
@@ -164,34 +165,53 @@ def send_command(session: Session, command: cmd.Command | dict[str, Any], timeou
     the trainer refused it). Raises WorkbenchError when no trainer is listening."""
     data = command.to_dict() if isinstance(command, cmd.Command) else dict(command)
     sock = _connect(session, timeout)
-    detail = ""
+    detail, sent = "", False
     with sock:
         try:
             sock.sendall((json.dumps(data) + "\n").encode())
+            sent = True
         except OSError as exc:
             # The trainer may have closed the connection with its reason already written
             # (read below): that reason is the one to report, not our broken pipe.
             detail = f" ({exc.strerror or exc})"
-        buffer = b""
+        buffer, timed_out = b"", False
         try:
             while b"\n" not in buffer:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 buffer += chunk
+        except socket.timeout:
+            timed_out = True
         except OSError as exc:
-            detail = detail or f" ({'timed out' if isinstance(exc, socket.timeout) else exc.strerror or exc})"
+            detail = detail or f" ({exc.strerror or exc})"
     line = buffer.split(b"\n", 1)[0]
     if not line:
-        if session.lock_holder() is None:
+        holder = session.lock_holder()
+        if holder is None:
             raise _no_trainer(session)
-        raise WorkbenchError(f"the trainer of session {session.name!r} did not answer{detail}", exit_code=1)
+        if not timed_out:
+            raise WorkbenchError(f"the trainer of session {session.name!r} (process {holder.get('pid')}) closed "
+                                 f"the connection without an answer{detail}", exit_code=1)
+        raise _no_answer(session, holder.get("pid"), data.get("kind"), sent)
     try:
         reply = json.loads(line)
     except ValueError:
         raise WorkbenchError(f"the trainer of session {session.name!r} answered garbage: {line[:80]!r}",
                              exit_code=1) from None
     return reply if isinstance(reply, dict) else {"ok": False, "error": f"unexpected reply {reply!r}"}
+
+
+def _no_answer(session: Session, pid: Any, kind: Any, sent: bool) -> WorkbenchError:
+    """The trainer holds the lock but did not reply in time: stopped (SIGSTOP, Ctrl-Z) or busy.
+    A command it was sent stays in its socket and is carried out once it reads it."""
+    queued = sent and kind not in (None, "ping")
+    then = f"; the {kind} waits in its queue and is carried out when it goes on" if queued else ""
+    if is_stopped(pid):
+        return WorkbenchError(f"the trainer of session {session.name!r} (process {pid}) is stopped and does not "
+                              f"respond: `kill -CONT {pid}` lets it go on{then}", exit_code=1)
+    return WorkbenchError(f"the trainer of session {session.name!r} (process {pid}) is not responding (busy, or "
+                          f"the machine is){then}", exit_code=1)
 
 
 def ping(session: Session, timeout: float = 5.0) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import functools
 import torch
 
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.formats import threads_text
 
 
 def resolve_device(name: str) -> torch.device:
@@ -17,7 +18,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         _, _, number = name.partition(":")
-        if number and not number.isdigit():
+        if number and not (number.isascii() and number.isdigit()):
             raise WorkbenchError(f"--device {name}: the CUDA device number must be a whole number, as in cuda:1")
         if not torch.cuda.is_available():
             raise WorkbenchError(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
@@ -38,8 +39,7 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        threads = torch.get_num_threads()
-        return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+        return f"cpu ({threads_text(torch.get_num_threads())})"
     return str(device)
 
 

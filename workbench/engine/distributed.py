@@ -270,4 +270,4 @@ def group_status(world: World, device: torch.device) -> dict[str, Any]:
     pids = world.gather_objects(os.getpid())
     supervisor = os.environ.get("WORKBENCH_SUPERVISOR_PID")
     return {"shape": world.shape(device), "processes": world.size, "rank_pids": pids,
-            "supervisor_pid": int(supervisor) if supervisor and supervisor.isdigit() else None}
+            "supervisor_pid": int(supervisor) if supervisor and supervisor.isascii() and supervisor.isdigit() else None}

@@ -22,10 +22,41 @@ class CorpusError(WorkbenchError):
     """A corpus could not be found, read, decoded or is too small for the settings."""
 
 
+class _ClosedOutput:
+    """Standing in for a standard stream that was closed when the process started (Python
+    then sets it to None): a command that writes to it fails in one line, one that does not
+    runs as usual."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        raise WorkbenchError(f"standard {self.name} is closed, so there is nowhere to write the result; "
+                             f"run the command with its {self.name} open (or redirected to a file)", exit_code=1)
+
+    def flush(self) -> None:
+        pass
+
+
+def _usable_streams() -> None:
+    """Closed standard streams replaced (stderr by /dev/null: the error must go somewhere
+    harmless); and characters the terminal's encoding cannot show (PYTHONIOENCODING=ascii, a
+    C locale) written as escapes instead of ending the command with a traceback."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput("output")  # type: ignore[assignment]
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def reporting_errors(run: Callable[[], int]) -> int:
     """`run()`'s exit status, with every error a user can meet turned into one line on stderr
     that starts with `workbench: error:`; never a traceback (WORKBENCH_DEBUG=1 shows one for an
     OSError nobody foresaw)."""
+    _usable_streams()
     try:
         return run()
     except WorkbenchError as exc:

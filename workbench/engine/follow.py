@@ -22,6 +22,7 @@ from typing import Any
 
 from workbench.engine.files import UnsafeFile, open_read
 from workbench.engine.lock import lock_is_held
+from workbench.engine.processes import is_stopped
 from workbench.engine.session import ACTIVE_STATES, Session, parse_lines
 
 
@@ -136,12 +137,15 @@ class SessionFollower:
         # A trainer that dies says nothing: only its lock tells. Probe the lock only while
         # the status claims a live trainer.
         active = self._status is not None and self._status.get("state") in ACTIVE_STATES
-        key = (signature, lock_is_held(self.session.lock_path) if active else None)
+        # ... and a trainer stopped by a signal writes nothing either: only /proc tells.
+        pid = self._status.get("pid") if active and self._status is not None else None
+        key = (signature, lock_is_held(self.session.lock_path) if active else None, is_stopped(pid))
         if not force and key == self._status_key:
             return None
         status = self.session.live_status()
         # An active live_status has just seen the lock held.
-        self._status_key = (signature, True if status.get("state") in ACTIVE_STATES else None)
+        self._status_key = (signature, True if status.get("state") in ACTIVE_STATES else None,
+                            bool(status.get("suspended")))
         if not force and status == self._status:
             return None
         self._status = status

@@ -4,6 +4,7 @@ Pure Python (no torch), so viewers can use it."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Sequence
 
@@ -51,6 +52,28 @@ def count(n: int | None) -> str:
     if n >= 1e3:
         return f"{n / 1e3:.0f}k"
     return str(n)
+
+
+def human_bytes(n: int) -> str:
+    """'512 MB', '1.6 GB', '320 TB' (powers of 1000, as disks and `free -h --si` count)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.{0 if n >= 100 * size else 1}f} {unit}"
+    return f"{n} bytes"
+
+
+def threads_text(threads: int) -> str:
+    return f"{threads} thread{'s' if threads != 1 else ''}"
+
+
+def device_now(device: str | None, threads: int | None) -> str | None:
+    """The status's device with the thread count the trainer uses now ("cpu (2 threads)" was
+    written at its start; the count follows the machine's load under --threads auto)."""
+    if not device or not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        return device
+    if re.search(r"\(\d+ threads?\)", device):
+        return re.sub(r"\(\d+ threads?\)", f"({threads_text(threads)})", device, count=1)
+    return f"{device} ({threads_text(threads)})" if device.startswith("cpu") else device
 
 
 def when(timestamp: float | None, seconds: bool = False) -> str:

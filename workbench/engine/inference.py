@@ -7,17 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.checkpoint import load_first_good
+import torch
+
+from workbench.engine.checkpoint import SHAPE_FIELDS, Check, CheckpointError, load_first_good, load_weights, same_model
 from workbench.engine.device import describe_device, resolve_device
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
+from workbench.engine.threads import LoadProbe, choose_threads
 from workbench.models.charrnn import CharRNN, ModelConfig
 
 
 def resolve_checkpoint(session: Session, which: str) -> list[Path]:
     """Paths to try, in order, for latest / best / a step number."""
     which = str(which)
-    if which.isdigit():
+    if which.isascii() and which.isdigit():  # "²" is a digit to str.isdigit, not to int()
         path = session.checkpoint_path(int(which))
         if not path.exists():
             kept = ", ".join(str(s) for s, _ in session.step_checkpoints()) or "none"
@@ -32,13 +35,47 @@ def resolve_checkpoint(session: Session, which: str) -> list[Path]:
     return paths
 
 
-def load_model(session: Session, which: str = "latest", device: str = "auto") -> tuple[CharRNN, list[str], dict[str, Any]]:
-    data, path, errors = load_first_good(resolve_checkpoint(session, which))
+def load_model(session: Session, which: str = "latest", device: str = "auto",
+               threads: int | None = None) -> tuple[CharRNN, list[str], dict[str, Any]]:
+    """The model of checkpoint `which`; info says which file answered and, under "warnings",
+    why the ones tried before it did not (each a sentence naming the file used instead). On
+    the CPU, torch's thread count is `threads`, or (None) the cores the machine has free."""
+    load = LoadProbe()  # the machine's load while the checkpoint loads: the thread count
+    models: dict[Path, CharRNN] = {}
+    session_model = _session_model(session)
+
+    def buildable(data: dict[str, Any], path: Path) -> None:
+        if session_model is not None:
+            session_model(data, path)
+        try:
+            model = CharRNN(ModelConfig(**data["model_config"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path} describes no model workbench can build ({exc})") from None
+        load_weights(model, data, path)
+        models[path] = model
+
+    try:
+        data, path, errors = load_first_good(resolve_checkpoint(session, which), buildable)
+    except CheckpointError as exc:
+        raise WorkbenchError(f"session {session.name!r} has no usable {which} checkpoint: {exc}") from None
     dev = resolve_device(device)
-    model = CharRNN(ModelConfig(**data["model_config"]))
-    model.load_state_dict(data["model"])
-    model.to(dev).eval()
+    if dev.type == "cpu" and threads is None:
+        choose_threads(load)
+    elif threads is not None:
+        torch.set_num_threads(threads)
+    model = models[path].to(dev).eval()
+    warnings = [f"{error}; used {path.name} (step {data['step']}) instead" for error in errors]
     info = {"step": data["step"], "which": which, "device": describe_device(dev), "path": str(path),
-            "val_loss": data.get("val_loss"), "warnings": errors}
+            "val_loss": data.get("val_loss"), "warnings": warnings}
     return model, list(data["vocab"]), info
 
+
+def _session_model(session: Session) -> Check | None:
+    """The check that a checkpoint holds this session's model, or None when its config or
+    vocabulary cannot be read (a checkpoint describes its own model: sampling still works)."""
+    try:
+        config = session.read_config()
+        vocab = session.read_vocab_file()
+    except WorkbenchError:
+        return None
+    return same_model(vocab, {name: getattr(config, name) for name in SHAPE_FIELDS})

@@ -62,20 +62,23 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def last_log_line(session: Session) -> str:
-    """The last non-empty line of trainer.log, without our error prefix (for one-line errors)."""
+def last_log_line(session: Session, since: int = 0) -> str:
+    """What a trainer said last in trainer.log after byte `since` (for one-line errors): its
+    last error line when there is one (another trainer may be writing progress lines into the
+    same file meanwhile), else the last non-empty line; without our error prefix."""
     try:
         with open_read(session.log_path) as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            lines = f.read().decode("utf-8", errors="replace").splitlines()
+            f.seek(max(since, f.tell() - 65536))
+            lines = [line.strip() for line in f.read().decode("utf-8", errors="replace").splitlines()]
     except (OSError, UnsafeFile):
         return ""
-    for line in reversed(lines):
-        line = line.strip()
-        if line:
-            return line.removeprefix("workbench: error: ")
-    return ""
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if line.startswith(ERROR_PREFIX)]
+    return (errors or lines or [""])[-1].removeprefix(ERROR_PREFIX)
+
+
+ERROR_PREFIX = "workbench: error: "
 
 
 def trainer_command(session: Session, sessions_dir: Path) -> list[str]:
@@ -96,6 +99,7 @@ def start_trainer(session: Session, sessions_dir: Path, *, wait: float = 120.0) 
     with open_append(log) as out:
         out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting a detached trainer ---\n")
         out.flush()
+        since = os.fstat(out.fileno()).st_size  # what this child writes comes after here
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=child_environment())
     deadline = time.monotonic() + wait
@@ -108,7 +112,11 @@ def start_trainer(session: Session, sessions_dir: Path, *, wait: float = 120.0) 
         if code is not None:
             if code == 0:  # a budget small enough to be spent already
                 return proc.pid
-            reason = last_log_line(session) or f"exit status {code}"
+            holder = session.lock_holder()
+            if holder and holder.get("pid") != proc.pid:  # another start won the race for the lock
+                raise WorkbenchError(f"session {session.name!r} is already being trained by process "
+                                     f"{holder.get('pid')}; `workbench attach {session.name}` watches it", exit_code=1)
+            reason = last_log_line(session, since) or f"exit status {code}"
             raise WorkbenchError(f"the trainer for session {session.name!r} exited at once: {reason} "
                                  f"(full log: {log})", exit_code=1)
         time.sleep(0.05)

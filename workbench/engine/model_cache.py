@@ -7,17 +7,19 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from workbench.engine.session import Session, any_trainer_running
+from workbench.engine.session import Session
+from workbench.engine.threads import LoadProbe, choose_threads
 
 
 class ModelCache:
     """The last KEEP models used; the lock makes a second thread wait for a model being loaded
     rather than load it twice.
 
-    CPU threads are chosen at every use: one while a trainer of the sessions folder runs (it
-    keeps every core busy, and several sampling threads would wait on each other and on it),
-    every core otherwise (one stream of a 512x2 model samples ~1.7x faster on two cores than
-    on one). torch's count is per process: this is the only torch work of the app's process."""
+    CPU threads are chosen at every use from the cores other processes left free since the
+    last (threads.choose_threads): one beside a trainer that keeps the cores busy (several
+    sampling threads would wait on each other and on it), every core on a quiet machine (one
+    stream of a 512x2 model samples ~1.7x faster on two cores than on one). torch's count is
+    per process: this is the only torch work of the app's process."""
 
     KEEP = 3
 
@@ -25,7 +27,7 @@ class ModelCache:
         self.session, self.device = session, device
         self._lock = threading.Lock()
         self._models: dict[str, tuple[Any, list[str], dict[str, Any]]] = {}
-        self._all_threads: int | None = None
+        self._load = LoadProbe()
 
     def get(self, which: str) -> tuple[Any, list[str], dict[str, Any]]:
         """(model, vocab, info) for a checkpoint; info["device"] says where it runs now."""
@@ -35,11 +37,8 @@ class ModelCache:
         from workbench.engine.inference import load_model
 
         with self._lock:
-            if self._all_threads is None:
-                self._all_threads = torch.get_num_threads()  # torch's default: the usable cores
-            wanted = 1 if any_trainer_running(self.session.root.parent) else self._all_threads
-            if torch.get_num_threads() != wanted:
-                torch.set_num_threads(wanted)
+            if self.device == "cpu" or self.device == "auto" and not torch.cuda.is_available():
+                choose_threads(self._load, wait=False)
             if which not in self._models:
                 self._models[which] = load_model(self.session, which, self.device)
                 for old in list(self._models)[: -self.KEEP]:

@@ -14,7 +14,9 @@ from workbench.engine.corpus.checks import check_fits
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.corpus.load import Corpus, CorpusSpec, load_corpus
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session, check_name, unique_session_name
+from workbench.engine.gpus import visible_gpus
+from workbench.engine.memory import cpu_memory_check
+from workbench.engine.session import Session, check_new_name, unique_session_name  # check_new_name: for callers
 
 
 def prepare_corpus(config: TrainConfig, *, prime_given: bool, progress: TextIO | None = None) -> tuple[TrainConfig, Corpus, list[str]]:
@@ -23,6 +25,8 @@ def prepare_corpus(config: TrainConfig, *, prime_given: bool, progress: TextIO |
     config.validate()
     corpus = load_corpus(CorpusSpec(config.corpus, config.encoding, config.keep_crlf), progress=progress)
     check_fits(len(corpus), config.val_frac, config.batch_size, config.seq_length)
+    if config.device == "cpu" or (config.device == "auto" and not visible_gpus()):
+        cpu_memory_check(config, len(corpus.vocab))  # a GPU's memory is checked once torch is up
     if catalog.entry(config.corpus) is None:  # a file: stored absolute, so a resume works from any folder
         config = replace(config, corpus=str(Path(config.corpus).expanduser().resolve()))
     if config.device not in ("auto", "cpu"):  # those always work; the others need torch to check
@@ -51,18 +55,11 @@ def fitting_prime(prime: str, corpus: Corpus) -> str:
     return corpus.vocab[int(corpus.ids[0])]
 
 
-def check_new_name(sessions_dir: Path, name: str) -> None:
-    check_name(name)
-    if (Path(sessions_dir) / name).exists():
-        raise WorkbenchError(f"session {name!r} already exists; continue it with `workbench resume {name}` "
-                             "or pick another name")
-
-
 def create_session(sessions_dir: Path, config: TrainConfig, corpus: Corpus, name: str | None = None) -> Session:
     """The session folder for a checked config and its loaded corpus (a name is made up from
     the corpus, the model and the time when none is given)."""
-    name = name or unique_session_name(
+    name = name if name is not None else unique_session_name(
         sessions_dir, f"{corpus.name}-{config.cell}{config.hidden}x{config.layers}-{time.strftime('%Y%m%d-%H%M%S')}")
     info = {"name": corpus.name, "origin": corpus.origin, "chars": len(corpus), "vocab_size": len(corpus.vocab),
-            "notes": corpus.notes}
+            "notes": corpus.notes, "fingerprint": corpus.fingerprint()}
     return Session.create(sessions_dir, name, config, info, corpus.vocab)

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from workbench.engine.corpus.encode import describe_unknown, unknown_chars
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.units import LN2
+from workbench.models.cells import READ_CHUNK
+
+CHUNK = READ_CHUNK  # positions per forward: bounds the (chunk x vocab) logits of a long text
 
 if TYPE_CHECKING:
     import torch
 
-CHUNK = 16_384  # positions per forward: bounds the (chunk x vocab) logits of a long text
 
 
 # -- pure helpers (no torch) -----------------------------------------------------------------
@@ -64,21 +67,16 @@ def _ids(text: str, vocab: Sequence[str], device: "torch.device") -> "torch.Tens
 
 def next_char_distribution(model: "torch.nn.Module", vocab: Sequence[str], prime: str) -> list[tuple[str, float]]:
     """Every character with the model's probability that it comes next after `prime` (fed from a
-    zero hidden state in one forward, dropout off), the most likely first."""
+    zero hidden state, dropout off), the most likely first."""
     import torch
 
     if not prime:
         raise WorkbenchError("the prime is empty; the model needs at least one character to predict the next")
     device = next(model.parameters()).device
     ids = _ids(prime, vocab, device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            logits, _ = model(ids.unsqueeze(0), model.init_hidden(1, device))
-            probs = torch.softmax(logits[0, -1].float(), dim=-1).cpu().tolist()
-    finally:
-        model.train(was_training)
+    with _evaluating(model):
+        logits, _ = model.read(ids, model.init_hidden(1, device))
+        probs = torch.softmax(logits[0].float(), dim=-1).cpu().tolist()
     return sorted(zip(vocab, probs), key=lambda item: -item[1])
 
 
@@ -91,24 +89,46 @@ def surprisal(model: "torch.nn.Module", vocab: Sequence[str], text: str) -> tupl
     if len(text) < 2:
         raise WorkbenchError("the text needs at least two characters: the first is only context, the rest are scored")
     device = next(model.parameters()).device
-    ids = _ids(text, vocab, device)
-    inputs, targets = ids[:-1], ids[1:]
+    with _evaluating(model):
+        bits = torch.cat(list(_bits(model, [_ids(text, vocab, device)])))
+    return bits.cpu().tolist(), float(bits.mean())
+
+
+def _bits(model: "torch.nn.Module", pieces: Iterable["torch.Tensor"]) -> Iterator["torch.Tensor"]:
+    """The surprisal, in bits, of every character after the first of the ids `pieces` hold one
+    after another, a chunk at a time: the hidden state (and the last character) carried from
+    piece to piece and chunk to chunk, so that the numbers are those of one forward over the
+    whole text while memory holds one chunk's (chunk x vocab) logits. Call under _evaluating."""
+    import torch
+
+    device = next(model.parameters()).device
+    hidden = model.init_hidden(1, device)
+    last: torch.Tensor | None = None
+    for ids in pieces:
+        for start in range(0, ids.shape[0], CHUNK):
+            part = ids[start : start + CHUNK]
+            inputs = part[:-1] if last is None else torch.cat([last, part[:-1]])
+            targets = part[1:] if last is None else part
+            last = part[-1:]
+            if inputs.numel() == 0:
+                continue
+            logits, hidden = model(inputs.unsqueeze(0), hidden)
+            logp = torch.log_softmax(logits[0].double(), dim=-1)
+            yield -logp.gather(1, targets.unsqueeze(1)).squeeze(1) / LN2
+
+
+@contextmanager
+def _evaluating(model: "torch.nn.Module") -> Iterator[None]:
+    """Dropout off and no autograd for the duration; the model's mode restored after."""
+    import torch
+
     was_training = model.training
     model.eval()
-    parts = []
     try:
         with torch.inference_mode():
-            hidden = model.init_hidden(1, device)
-            # A long text in chunks with the hidden state carried: the same recurrence as one
-            # forward over all of it, without a (length x vocab) logits tensor.
-            for start in range(0, inputs.shape[0], CHUNK):
-                logits, hidden = model(inputs[start : start + CHUNK].unsqueeze(0), hidden)
-                logp = torch.log_softmax(logits[0].double(), dim=-1)
-                parts.append(-logp.gather(1, targets[start : start + CHUNK].unsqueeze(1)).squeeze(1) / LN2)
+            yield
     finally:
         model.train(was_training)
-    bits = torch.cat(parts)
-    return bits.cpu().tolist(), float(bits.mean())
 
 
 @dataclass
@@ -145,8 +165,7 @@ def score_text(model: "torch.nn.Module", vocab: Sequence[str], text: str, *, ski
     kept, positions = text, None
     if unknown:
         if not skip_unknown:
-            raise WorkbenchError(f"the text has {len(unknown)} character(s) the model never saw: {describe_unknown(unknown)}; "
-                                 "remove them, or pass --skip-unknown to drop them before scoring")
+            raise WorkbenchError(_unknown_message(unknown))
         missing = set(unknown)
         all_counts = Counter(ch for ch in text if ch in missing)
         counts = {ch: all_counts[ch] for ch in unknown}
@@ -162,3 +181,51 @@ def score_text(model: "torch.nn.Module", vocab: Sequence[str], text: str, *, ski
         bits[pos] = value
     return Score(chars=len(text), scored=len(per_char), mean_bits=mean, total_bits=math.fsum(per_char),
                  bits=bits, unknown=counts)
+
+
+def score_pieces(model: "torch.nn.Module", vocab: Sequence[str], pieces: Iterable[str], *,
+                 skip_unknown: bool = False, on_scored: Callable[[int], None] | None = None) -> Score:
+    """`score_text`'s numbers for a text that arrives in pieces (`corpus.text.text_pieces`),
+    with memory that does not grow with its length: no per-character bits are kept, and the
+    sum is exact to the float (math.fsum of per-chunk float64 sums). Characters outside the
+    vocabulary are dropped (`skip_unknown`) or an error at the first piece holding one.
+    `on_scored` hears how many characters have been scored so far, after each piece."""
+    device = next(model.parameters()).device
+    known = set(vocab)
+    counts: Counter[str] = Counter()
+    chars = 0
+    sums: list[float] = []
+    scored = 0
+
+    def ids_of_pieces() -> Iterator["torch.Tensor"]:
+        nonlocal chars
+        for piece in pieces:
+            missing = set(piece) - known
+            if missing:
+                if not skip_unknown:
+                    raise WorkbenchError(_unknown_message(sorted(missing), f" (the first after {chars:,} characters)"))
+                counts.update({ch: piece.count(ch) for ch in missing})
+                chars += len(piece)
+                piece = piece.translate({ord(ch): None for ch in missing})
+            else:
+                chars += len(piece)
+            if piece:
+                yield _ids(piece, vocab, device)
+
+    with _evaluating(model):
+        for bits in _bits(model, ids_of_pieces()):
+            sums.append(float(bits.sum()))
+            scored += bits.numel()
+            if on_scored is not None:
+                on_scored(scored)
+    if scored == 0:
+        extra = " once characters outside the vocabulary are dropped" if counts else ""
+        raise WorkbenchError(f"the text needs at least two characters{extra}: the first is only context, the rest are scored")
+    total = math.fsum(sums)
+    return Score(chars=chars, scored=scored, mean_bits=total / scored, total_bits=total,
+                 unknown={ch: counts[ch] for ch in sorted(counts)})
+
+
+def _unknown_message(unknown: Sequence[str], where: str = "") -> str:
+    return (f"the text has {len(unknown)} character(s) the model never saw{where}: {describe_unknown(unknown)}; "
+            "remove them, or pass --skip-unknown to drop them before scoring")

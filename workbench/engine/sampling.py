@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Callable, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -55,9 +56,11 @@ def sample_stream(
     model.eval()
     try:
         with torch.inference_mode():
-            hidden = model.init_hidden(num, device)
-            logits, hidden = model(prime_ids.unsqueeze(0).expand(num, -1), hidden)
-            logits = logits[:, -1]
+            # The prime read once at batch 1 and its state copied to every stream: a long prime
+            # costs the same for 100 samples as for one (no num x prime x vocab tensor).
+            logits, hidden = model.read(prime_ids, model.init_hidden(1, device))
+            logits = logits.expand(num, -1)
+            hidden = tuple(h.expand(-1, num, -1).contiguous() for h in hidden)
             if device.type == "cpu":
                 yield from _stream_on_cpu(CharStepper(model, hidden), logits, vocab, settings, seed)
             else:
@@ -161,3 +164,15 @@ def generate(model: "torch.nn.Module", vocab: list[str], settings: SampleSetting
     finally:
         stream.close()
     return ["".join(p) for p in parts]
+
+
+def training_sample(model: "torch.nn.Module", vocab: list[str], settings: SampleSettings, *, step: int, seed: int,
+                    stop: Callable[[], bool]) -> dict[str, Any]:
+    """The sample a trainer draws at `step`, as samples.jsonl records it ("interrupted": true
+    when `stop` cut it short). Its own generator, seeded from (seed, step): drawing a sample
+    never moves the training RNG, so a run with extra samples trains exactly like one without."""
+    text = generate(model, vocab, settings, seed=seed * 1_000_003 + step, stop=stop)[0]
+    record = {"step": step, "time": time.time(), "text": text, "prime": settings.prime,
+              "temperature": settings.temperature, "top_k": settings.top_k, "top_p": settings.top_p,
+              "length": settings.length}
+    return {**record, "interrupted": True} if len(text) - len(settings.prime) < settings.length else record

@@ -15,9 +15,12 @@ Pure Python: listing sessions never imports torch.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +29,14 @@ from typing import Any, Iterator
 from workbench.engine.checkpoint import CheckpointError, load_first_good  # torch only once one is loaded
 from workbench.engine.config import TrainConfig
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.files import (UnsafeFile, is_link, open_append, read_bytes, read_json, real_folder, refuse_link,
+from workbench.engine.files import (UnsafeFile, fsync_dir, is_link, open_append, read_bytes, read_json, real_folder, refuse_link,
                                     write_json_atomic, write_text_atomic)
 from workbench.engine.lock import lock_is_held, read_lock_info
+from workbench.engine.processes import is_stopped
+from workbench.engine.status import DAMAGED, sanitized
 from workbench.models.cells import count_parameters
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # the whole name: fullmatch
 ACTIVE_STATES = ("running", "paused")
 
 
@@ -40,7 +45,10 @@ def default_sessions_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    if not name:
+        raise WorkbenchError("the session name is empty; give one (letters, digits, '.', '_' and '-') or leave "
+                             "out --session for a name made from the corpus, the model and the time")
+    if not NAME_PATTERN.fullmatch(name):
         raise WorkbenchError(
             f"invalid session name {name!r}: use letters, digits, '.', '_' and '-' (at most 100), starting with a letter or digit"
         )
@@ -132,6 +140,14 @@ class Session:
                 raise refuse_link(path, f"session {self.name!r}'s own {name}")
         real_folder(self.checkpoints_dir, f"session {self.name!r}'s own checkpoints folder")
 
+    def check_checkpoint_files(self) -> None:
+        """Refuse a checkpoint name held by something other than a file or a link (a folder
+        called latest.pt): the next save could not replace it, and steps would be lost."""
+        for path in self.checkpoints_folder().glob("*.pt"):
+            if not is_link(path) and not path.is_file():
+                raise WorkbenchError(f"session {self.name!r}: {path} is not a checkpoint file (a folder?); "
+                                     "move it out of the session to continue")
+
     def checkpoints_folder(self) -> Path:
         """The checkpoints folder, checked to be the session's own (not a link elsewhere) before
         anything in it is deleted or replaced."""
@@ -140,34 +156,54 @@ class Session:
     # -- creation and opening -----------------------------------------------------------
     @classmethod
     def create(cls, sessions_dir: Path, name: str, config: TrainConfig, corpus_info: dict[str, Any], vocab: list[str]) -> "Session":
+        """A new session, made whole or not at all: its files are written in a hidden folder
+        beside it that is renamed into place last, so a failure (or a kill) half way leaves no
+        half-made session that `train` would call existing and `resume` missing."""
         check_name(name)
         sessions_dir = Path(sessions_dir)
         sessions_dir.mkdir(parents=True, exist_ok=True)
         root = sessions_dir / name
+        _reserve(root)
+        building = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".new", dir=sessions_dir))
         try:
-            root.mkdir(mode=0o700)
-        except FileExistsError:
-            raise WorkbenchError(
-                f"session {name!r} already exists in {sessions_dir}; continue it with `workbench resume {name}` or pick another --session"
-            ) from None
-        session = cls(root)
-        session.checkpoints_dir.mkdir(mode=0o700)
-        write_json_atomic(session.vocab_path, vocab)
-        write_json_atomic(session.corpus_path, corpus_info)
-        session.write_config(config)
-        session.write_status(state="created", step=0, epoch=0, best_val_loss=None,
-                             params=count_parameters(len(vocab), config.cell, config.hidden, config.layers))
-        return session
+            draft = cls(building)
+            draft.checkpoints_dir.mkdir(mode=0o700)
+            write_json_atomic(draft.vocab_path, vocab)
+            write_json_atomic(draft.corpus_path, corpus_info)
+            draft.write_config(config)
+            draft.write_status(state="created", step=0, epoch=0, best_val_loss=None,
+                               params=count_parameters(len(vocab), config.cell, config.hidden, config.layers))
+            try:
+                os.rename(building, root)  # over the empty reservation
+            except OSError:  # another process made a session of that name meanwhile
+                raise _exists(root) from None
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only if still the empty reservation
+            raise
+        fsync_dir(sessions_dir)
+        return cls(root)
 
     @classmethod
     def open(cls, sessions_dir: Path, name: str) -> "Session":
+        """The session called `name`, or the one session whose name starts with it (as git and
+        docker take a unique prefix); an exact name always wins."""
         check_name(name)
         root = Path(sessions_dir) / name
-        if not (root / "config.json").is_file():
-            known = [s.name for s in iter_sessions(sessions_dir)]
-            hint = f" (sessions here: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})" if known else ""
-            raise WorkbenchError(f"no session named {name!r} in {sessions_dir}{hint}; see `workbench sessions`")
-        return cls(root)
+        if (root / "config.json").is_file():
+            return cls(root)
+        known = [s.name for s in iter_sessions(sessions_dir)]
+        matches = [k for k in known if k.startswith(name)]
+        if len(matches) == 1:
+            return cls(Path(sessions_dir) / matches[0])
+        folder = Path(sessions_dir).absolute()
+        if matches:
+            shown = ", ".join(matches[:8]) + (", ..." if len(matches) > 8 else "")
+            raise WorkbenchError(f"{name!r} starts {len(matches)} session names in {folder}: {shown}; "
+                                 "type more of the name")
+        hint = f" (sessions here: {', '.join(known[:8])}{', ...' if len(known) > 8 else ''})" if known else ""
+        raise WorkbenchError(f"no session named {name!r} in {folder}{hint}; see `workbench sessions`")
 
     # -- files --------------------------------------------------------------------------
     def read_config(self) -> TrainConfig:
@@ -176,7 +212,7 @@ class Session:
         except UnsafeFile as exc:
             raise WorkbenchError(f"session {self.name!r}: {exc}") from None
         except (OSError, ValueError, TypeError) as exc:
-            raise WorkbenchError(f"session {self.name!r} has an unreadable config.json ({exc}); fix or remove that file") from None
+            raise WorkbenchError(f"session {self.name!r} has an unreadable config.json ({exc}); fix that file") from None
 
     def write_config(self, config: TrainConfig) -> None:
         write_json_atomic(self.config_path, config.to_dict())
@@ -191,6 +227,9 @@ class Session:
             raise WorkbenchError(f"session {self.name!r}: vocab.json is unreadable ({exc})") from None
         if not (isinstance(vocab, list) and vocab and all(isinstance(ch, str) and len(ch) == 1 for ch in vocab)):
             raise WorkbenchError(f"session {self.name!r}: vocab.json is not a list of characters")
+        if len(set(vocab)) != len(vocab):
+            twice = next(ch for ch in vocab if vocab.count(ch) > 1)
+            raise WorkbenchError(f"session {self.name!r}: vocab.json is damaged (it lists {twice!r} more than once)")
         return vocab
 
     def read_vocab(self, *, fallback: list[str] | None = None, repair: bool = False) -> list[str]:
@@ -223,11 +262,15 @@ class Session:
             return {}
         return info if isinstance(info, dict) else {}
 
+    def update_corpus_info(self, **fields: Any) -> None:
+        """corpus.json with `fields` changed (only by the holder of the lock)."""
+        write_json_atomic(self.corpus_path, {**self.read_corpus_info(), **fields})
+
     def read_status(self) -> dict[str, Any]:
         try:
             status = read_json(self.status_path)
             if isinstance(status, dict):
-                return status
+                return sanitized(status)
         except (OSError, ValueError, UnsafeFile):
             pass
         # Lost or damaged (status.json is rewritten atomically, so only a hand or a full disk
@@ -244,6 +287,7 @@ class Session:
         # report every log interval is one write, not a read and a write.
         if self._status is None:
             self._status = self.read_status() if self.status_path.exists() else {}
+            self._status.pop(DAMAGED, None)  # rewritten whole now: the damage is gone
         status = self._status
         status.update(fields)
         status["updated"] = time.time()
@@ -253,12 +297,15 @@ class Session:
         return status
 
     def live_status(self) -> dict[str, Any]:
-        """status.json, corrected for a trainer that died without saying so."""
+        """status.json, corrected for a trainer that died without saying so, and with
+        "suspended" true for one stopped by a signal."""
         status = self.read_status()
         if status.get("state") in ACTIVE_STATES and not lock_is_held(self.lock_path):
             status["state"] = "failed"
             status.setdefault("error", None)
             status["error"] = status["error"] or f"the trainer (process {status.get('pid')}) ended without saving its state (killed or crashed)"
+        elif status.get("state") in ACTIVE_STATES and is_stopped(status.get("pid")):
+            status["suspended"] = True  # SIGSTOP or Ctrl-Z: it holds the lock but does nothing
         return status
 
     def lock_holder(self) -> dict[str, Any] | None:
@@ -266,7 +313,7 @@ class Session:
 
     # -- checkpoints --------------------------------------------------------------------
     def checkpoint_path(self, which: str | int) -> Path:
-        if isinstance(which, int) or str(which).isdigit():
+        if isinstance(which, int) or (str(which).isascii() and str(which).isdigit()):
             return self.checkpoints_dir / f"step-{int(which):08d}.pt"
         return self.checkpoints_dir / f"{which}.pt"
 
@@ -314,6 +361,9 @@ class Session:
         except WorkbenchError as exc:
             return {"name": self.name, "state": "broken", "error": str(exc)}
         status = self.live_status()
+        damage = status.get(DAMAGED)
+        if damage and "state" not in status:
+            return {"name": self.name, "state": "broken", "error": f"session {self.name!r}: {damage}"}
         corpus = self.read_corpus_info()
         return {
             "name": self.name,
@@ -331,9 +381,38 @@ class Session:
             "shape": status.get("shape"),  # a group's, e.g. "2 x cpu, gloo" (None for one process)
             "precision": config.precision,  # as asked (auto, fp32, bf16)
             "pid": status.get("pid") if status.get("state") in ACTIVE_STATES else None,
-            "error": status.get("error"),
+            "suspended": bool(status.get("suspended")),
+            "error": status.get("error") or (f"session {self.name!r}: {damage}" if damage else None),
             "path": str(self.root),
         }
+
+
+def check_new_name(sessions_dir: Path, name: str) -> None:
+    """A one-line error unless a new session can be called `name` here."""
+    check_name(name)
+    root = Path(sessions_dir) / name
+    if os.path.lexists(root) and not (root.is_dir() and not root.is_symlink() and not any(root.iterdir())):
+        raise _exists(root)
+
+
+def _reserve(root: Path) -> None:
+    """Claim the session's folder name (an empty folder: one left by a create that was killed
+    is taken over), or say why it is taken."""
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        if not (root.is_dir() and not root.is_symlink() and not any(root.iterdir())):
+            raise _exists(root) from None
+
+
+def _exists(root: Path) -> WorkbenchError:
+    name, folder = root.name, root.parent.absolute()
+    if (root / "config.json").is_file():
+        return WorkbenchError(f"session {name!r} already exists in {folder}; continue it with "
+                              f"`workbench resume {name}` or pick another --session")
+    what = "folder" if root.is_dir() else "file"
+    return WorkbenchError(f"{root.absolute()} already exists and is a {what}, not a session; "
+                          f"pick another --session (or move that {what} away)")
 
 
 def iter_sessions(sessions_dir: Path) -> Iterator[Session]:
@@ -341,7 +420,8 @@ def iter_sessions(sessions_dir: Path) -> Iterator[Session]:
     if not sessions_dir.is_dir():
         return
     for root in sorted(sessions_dir.iterdir()):
-        if root.is_dir() and (root / "config.json").is_file():
+        # a hidden folder is a session still being made (Session.create), never listed
+        if not root.name.startswith(".") and root.is_dir() and (root / "config.json").is_file():
             yield Session(root)
 
 
@@ -349,11 +429,6 @@ def list_sessions(sessions_dir: Path) -> list[dict[str, Any]]:
     """Every session's summary (`Session.summary`), the most recently updated first."""
     rows = [session.summary() for session in iter_sessions(sessions_dir)]
     return sorted(rows, key=lambda r: r.get("updated") or 0, reverse=True)
-
-
-def any_trainer_running(sessions_dir: Path) -> bool:
-    """Whether a live trainer holds the lock of any session in this folder."""
-    return any(lock_is_held(session.lock_path) for session in iter_sessions(sessions_dir))
 
 
 def unique_session_name(sessions_dir: Path, base: str) -> str:

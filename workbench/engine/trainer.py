@@ -36,7 +36,8 @@ from workbench.engine.guards import TrainingFailed, check_loss, describe_crash
 from workbench.engine.lock import SessionLock
 from workbench.engine.run_output import RunOutput
 from workbench.engine.run_setup import build_step, choose_hardware, restore_saved, shared_corpus
-from workbench.engine.sampling import generate
+from workbench.engine.sampling import training_sample
+from workbench.engine.threads import LoadProbe, ThreadGovernor
 from workbench.engine.schedule import learning_rate
 from workbench.engine.session import Session
 from workbench.engine.step import TrainingStep
@@ -77,6 +78,10 @@ class Trainer:
         self._lr = self.config.lr
         self._speed = SpeedEstimate()
         self._clock = RunClock()
+        self._sampled_at: int | None = None
+        """The step of the last sample drawn in this run."""
+        self._threads: ThreadGovernor | None = None
+        self._load = LoadProbe()  # what the machine does while the run gets ready: its thread count
 
     @property
     def step(self) -> int:
@@ -165,8 +170,9 @@ class Trainer:
         if self.world.is_main:
             self.session.check_layout()  # before anything is written: no file of it may lead elsewhere
         corpus, self.vocab = shared_corpus(self.session, self.config, self._corpus, self.world)
-        hardware = choose_hardware(self.config, self.world)
+        hardware = choose_hardware(self.config, self.world, self._load)
         self.device, self.autocast_dtype, self.precision = hardware.device, hardware.autocast_dtype, hardware.precision
+        self._threads = hardware.threads
         if hardware.warning:
             self._pending_warnings.append(hardware.warning)
         self._build(corpus)
@@ -186,6 +192,9 @@ class Trainer:
                                  self._pending_warnings)
         if restored is None:
             return False
+        if restored.position >= len(self._step.grid):  # a shorter text (resume --new-text): a new epoch
+            restored.position, restored.epoch = 0, restored.epoch + 1
+            self._step.hidden = self._step.model.init_hidden(self._step.grid.rows)
         self.progress = restored
         self.checkpoint_step = restored.step
         return True
@@ -285,8 +294,11 @@ class Trainer:
                                   train_loss=interval.mean_loss, lr=self._lr, grad_norm=interval.mean_norm,
                                   chars_per_sec=rate, eta_seconds=eta))
         # The interval's own speed goes into its record; the user is shown the steadier one.
+        if self._threads is not None:
+            self._threads.tick()  # fewer threads while another process keeps a core busy
         self._out.status(step=p.step, epoch=p.epoch, chars_per_sec=self._speed.chars_per_sec, lr=self._lr,
-                     train_loss=interval.mean_loss, eta_seconds=eta, report_seconds=self._speed.report_seconds)
+                     train_loss=interval.mean_loss, eta_seconds=eta, report_seconds=self._speed.report_seconds,
+                     threads=torch.get_num_threads() if self.device.type == "cpu" else None)
 
     # -- checkpoints ----------------------------------------------------------------------
     def _save_checkpoint(self, reason: str, *, urgent: bool = False) -> None:
@@ -382,18 +394,13 @@ class Trainer:
         if not self.world.is_main:
             return  # the others go on to the next step's collective and wait there
         assert self.model is not None
-        s, step = self.progress.sample_settings, self.progress.step
-        # Its own generator, seeded from (seed, step): drawing a sample never moves the
-        # training RNG, so a run with extra samples trains exactly like one without. A command
-        # that comes meanwhile (a pause, a stop) cuts it short: the loop answers it at once.
-        text = generate(self.model, self.vocab, s, seed=self.config.seed * 1_000_003 + step,
-                        stop=self._steering.inbox.pending)[0]
-        cut = len(text) - len(s.prime) < s.length
-        record = {"step": step, "time": time.time(), "text": text, "prime": s.prime, "temperature": s.temperature,
-                  "top_k": s.top_k, "top_p": s.top_p, "length": s.length}
-        self._out.sample({**record, "interrupted": True} if cut else record)
-        self._out.emit(ev.SampleGenerated(step=step, text=text, prime=s.prime, temperature=s.temperature,
-                                      top_k=s.top_k, top_p=s.top_p))
+        s, self._sampled_at = self.progress.sample_settings, self.progress.step
+        # A command that comes meanwhile (a pause, a stop) cuts it short: the loop answers it at once.
+        record = training_sample(self.model, self.vocab, s, step=self.progress.step, seed=self.config.seed,
+                                 stop=self._steering.inbox.pending)
+        self._out.sample(record)
+        self._out.emit(ev.SampleGenerated(step=record["step"], text=record["text"], prime=s.prime,
+                                          temperature=s.temperature, top_k=s.top_k, top_p=s.top_p))
 
     def _merge(self, **values: Any) -> None:
         """Add values to the metrics record of the current step (rank 0 keeps the records)."""
@@ -405,6 +412,8 @@ class Trainer:
         p = self.progress
         if not saved and p.step != self.checkpoint_step:
             self._save_checkpoint(reason, urgent=self._urgent_stop)
+        if state == "finished" and self.config.sample_every > 0 and 0 < p.step != self._sampled_at:
+            self._sample()  # a run that ends between samples still shows what its final model writes
         self._report_steps()
         self._out.flush()
         self.state = state

@@ -5,8 +5,12 @@ workbench/tui/__init__.py), so closing the app never stops one unless asked to.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from platformdirs import user_downloads_path
+from rich.text import Text
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 
@@ -37,15 +41,17 @@ class WorkbenchApp(App):
     def on_mount(self) -> None:
         self.push_screen(HomeScreen(self.sessions_dir))
         if self.initial:
-            self.open_session(Session(self.sessions_dir / self.initial), start=self.initial_start, **self.budget)
+            self.open_session(Session(self.sessions_dir / self.initial), start=self.initial_start, detach_quits=True,
+                              **self.budget)
         if self.studio["name"]:
             self.open_studio(Session(self.sessions_dir / self.studio["name"]), checkpoint=self.studio["checkpoint"])
 
     # -- routing ------------------------------------------------------------------------
-    def open_session(self, session: Session, *, start: bool = False, **budget) -> None:
-        """The training screen on top of the home screen (Escape goes back to it)."""
+    def open_session(self, session: Session, *, start: bool = False, detach_quits: bool = False, **budget) -> None:
+        """The training screen on top of the home screen (Escape goes back to it; so does `d`,
+        unless the app was started on this session: then `d` leaves the app)."""
         self.show_home()
-        self.push_screen(TrainingScreen(session, self.sessions_dir, start=start, **budget))
+        self.push_screen(TrainingScreen(session, self.sessions_dir, start=start, detach_quits=detach_quits, **budget))
 
     def start_session(self, session: Session) -> None:
         """A session just created by the form: train it."""
@@ -75,7 +81,47 @@ class WorkbenchApp(App):
             message = f"{type(error).__name__}: {error}"
             self.log.error(f"{doing}: {message}")
         title = f"Error while {doing}" if doing else "Error"
-        self.notify(one_line(message, 400), title=title, severity="error", timeout=10)
+        self.notify(one_line(message, 400), title=title, severity="error", timeout=10, markup=False)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        # Notifications carry session names, paths and messages from files: never markup
+        # (a corpus called "[red]mark.txt" is shown as it is called).
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def exit(self, result=None, return_code: int = 0, message=None) -> None:
+        # The line printed as the app leaves names a session and maybe a path: never markup.
+        super().exit(result, return_code, Text(message) if isinstance(message, str) else message)
+
+    # -- screenshots (the palette's "Screenshot") -------------------------------------------
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        return super().deliver_screenshot(filename, path or str(screenshot_folder()), time_format)
+
+    def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
+        if event.name == "screenshot":
+            event.prevent_default()  # Textual's own note reads the path as markup
+            where = f" to {event.path}" if event.path is not None else ""
+            self.notify(f"Saved the screenshot{where}", title="Screenshot", timeout=8)
+
+    def on_delivery_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name == "screenshot":
+            event.prevent_default()
+            self.notify(f"Could not save the screenshot: {event.exception}", title="Screenshot", severity="error")
+
+
+def screenshot_folder() -> Path:
+    """Where a screenshot goes: the Downloads folder when there is one, else the current folder
+    when it can be written, else a Downloads folder made for it. Textual's default is Downloads
+    only, which fails where it does not exist (a server, a container)."""
+    downloads = Path(user_downloads_path())
+    if downloads.is_dir():
+        return downloads
+    here = Path.cwd()
+    if os.access(here, os.W_OK):
+        return here
+    downloads.mkdir(parents=True, exist_ok=True)
+    return downloads
 
 
 def run_app(sessions_dir: Path, *, session: str | None = None, start: bool = False, steps: int | None = None,

@@ -18,6 +18,8 @@ class SessionUpdate(Message):
     events: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, Any] | None = None
     reset: bool = False
+    config: Any = None  # the session's TrainConfig, read again when a run starts (its budget may be new)
+    config_error: str | None = None
 
 
 @dataclass
@@ -94,6 +96,13 @@ class SurprisalResult(Message):
 
 
 @dataclass
+class PassageIsPath(Message):
+    """The passage box holds only the path of a file: load it instead."""
+
+    path: str
+
+
+@dataclass
 class PassageLoaded(Message):
     path: str
     text: str
@@ -105,6 +114,14 @@ class PassageLoaded(Message):
 class Created(Message):
     session: Any  # workbench.engine.session.Session
     notes: list[str]
+
+
+@dataclass
+class PathChecked(Message):
+    """What is wrong with the corpus path as typed ('' when nothing is)."""
+
+    text: str
+    problem: str
 
 
 @dataclass

@@ -41,12 +41,38 @@ def one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
 
 
+def middle(text: str, limit: int) -> str:
+    """`one_line()`, shortened in the middle to `limit` characters: both ends of a long name or
+    path stay readable ('tinyshakespeare-…-1405', '/home/…/anna.txt'; a path keeps more of its
+    end, where the file's name is)."""
+    flat = one_line(text, max(len(text), 1) * 4 + 8)
+    if len(flat) <= limit:
+        return flat
+    if limit < 3:
+        return flat[:limit]
+    head = (limit - 1) // (3 if "/" in flat else 2)
+    tail = limit - 1 - head
+    return flat[:head] + "\u2026" + flat[len(flat) - tail:]
+
+
+def chars_per_sec(value: float | None) -> str:
+    """'11.1k chars/s', '950 chars/s', '1.20M chars/s'; '- chars/s' for none."""
+    if not value or value != value:
+        return "- chars/s"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M chars/s"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k chars/s"
+    return f"{value:.0f} chars/s"
+
+
 STATE_WORDS = {
     "created": "CREATED",
     "starting": "STARTING",
     "running": "RUNNING",
     "paused": "PAUSED",
     "stopping": "STOPPING",
+    "suspended": "STOPPED BY A SIGNAL",
     "stopped": "STOPPED",
     "finished": "FINISHED",
     "failed": "FAILED",

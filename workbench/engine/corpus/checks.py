@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import math
+import re
 from pathlib import Path
 from typing import BinaryIO
 
@@ -65,13 +66,12 @@ def text_codec(encoding: str) -> str:
     return name
 
 
-def check_file(path: Path) -> int:
-    """Size in bytes of `path`, or CorpusError when it is missing, a folder or empty."""
+def check_file(path: Path, kind: str = "corpus file") -> int:
+    """Size in bytes of `path`, or CorpusError when it is missing, a folder or empty. `kind`
+    names it in messages: a "corpus file" to train on, or a "file" to score."""
     if not path.exists():
-        raise CorpusError(
-            f"corpus file {path} does not exist; give the path of a text file or a known corpus "
-            f"name ({known_names()})"
-        )
+        known = f" or a known corpus name ({known_names()})" if kind == "corpus file" else ""
+        raise CorpusError(f"{kind} {path} does not exist; give the path of a text file{known}")
     if path.is_dir():
         raise CorpusError(
             f"{path} is a directory, not a text file; give the path of a text file inside it"
@@ -79,43 +79,55 @@ def check_file(path: Path) -> int:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror}") from None
+        raise CorpusError(f"cannot read {kind} {path}: {exc.strerror}") from None
     if size == 0:
-        raise CorpusError(f"corpus file {path} is empty; give a text file with some text in it")
+        raise CorpusError(f"{kind} {path} is empty; give a text file with some text in it")
     return size
 
 
-def open_binary(path: Path) -> BinaryIO:
+def open_binary(path: Path, kind: str = "corpus file") -> BinaryIO:
     try:
         return open(path, "rb")
     except OSError as exc:
         raise CorpusError(
-            f"cannot read corpus file {path}: {(exc.strerror or str(exc)).lower()}; "
+            f"cannot read {kind} {path}: {(exc.strerror or str(exc)).lower()}; "
             "check that it exists and that you may read it"
         ) from None
 
 
-def sniff(path: Path, head: bytes, codec: str) -> None:
-    """Reject files that are not text in `codec`, judged from their first 8 KB."""
+def sniff(path: Path | str, head: bytes, codec: str, kind: str = "corpus file") -> None:
+    """Reject files that are not text in `codec`, judged from their first 8 KB. `path` may
+    be "standard input" with `kind` ""."""
     wide = codec.startswith(("utf-16", "utf-32"))
     if not wide:
         for bom, enc in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
                          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
             if head.startswith(bom):
                 raise CorpusError(
-                    f"corpus file {path} looks like {enc.upper()} (it starts with a byte-order "
-                    f"mark); pass --encoding {enc}"
+                    f"{kind} {path} looks like {enc.upper()} (it starts with a byte-order "
+                    f"mark); pass --encoding {enc}".lstrip()
                 )
         # In ASCII-compatible encodings a NUL byte is a NUL character, which text never has.
         if b"\x00" in head:
-            raise CorpusError(binary_message(path))
+            raise CorpusError(binary_message(path, kind))
 
 
-def binary_message(path: Path) -> str:
-    return (
-        f"corpus file {path} looks binary (NUL bytes in its first 8 KB), not text; "
-        "give a plain text file"
-    )
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_decoded(text: str, name: str, encoding: str, offset: int = 0) -> None:
+    """Refuse a text that decoded to a lone surrogate (`unicode_escape` turns the six bytes
+    \\ud800 into one): it is no character, and could be neither shown nor stored. `offset`:
+    where `text` starts in the whole, for the message."""
+    found = _LONE_SURROGATE.search(text)
+    if found:
+        raise CorpusError(f"{name} decoded as {encoding} holds U+{ord(found.group()):04X} at character "
+                          f"{offset + found.start():,}, half of a surrogate pair and no character; "
+                          "fix the text or pass the encoding it is in")
+
+
+def binary_message(path: Path | str, kind: str = "corpus file") -> str:
+    return f"{kind} {path} looks binary (NUL bytes in its first 8 KB), not text; give a plain text file".lstrip()
 
 
 def empty_message(path: Path, notes: list[str]) -> str:

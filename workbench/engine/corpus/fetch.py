@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -19,10 +18,9 @@ from workbench import __version__
 from workbench.corpora import catalog
 from workbench.engine.errors import CorpusError
 from workbench.engine.files import write_atomic
+from workbench.engine.progress_line import ProgressLine
 
 _CHUNK = 64 * 1024
-_BAR_WIDTH = 24
-_REDRAW_SECONDS = 0.1
 
 
 def fetch(entry: catalog.Entry, *, allow_download: bool, progress: TextIO | None) -> tuple[Path, str]:
@@ -84,7 +82,7 @@ def download(
     import urllib.request  # with ssl: loaded only when a download starts
 
     dest = Path(dest)
-    bar = _ProgressBar(dest.name, progress)
+    bar = ProgressLine("downloading", dest.name, progress)
     written = 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": f"workbench/{__version__}"})
@@ -145,47 +143,3 @@ def _short_reason(exc: BaseException) -> str:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror.lower()}{where}"
     return str(exc) or type(exc).__name__
-
-
-class _ProgressBar:
-    """`downloading anna.txt [#######.........]  45%  0.9/2.0 MB` redrawn at most 10x a second."""
-
-    def __init__(self, label: str, stream: TextIO | None) -> None:
-        self.label = label
-        self.stream = stream
-        self.last_draw = 0.0
-        self.drawn = False
-
-    def update(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if self.stream is None or now - self.last_draw < _REDRAW_SECONDS:
-            return
-        self.last_draw = now
-        self._draw(done, total)
-
-    def finish(self, done: int, total: int | None) -> None:
-        if self.stream is None:
-            return
-        self._draw(done, total if total is not None else done)
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def abort(self) -> None:
-        # End the half-drawn line so the error message that follows starts on its own line.
-        if self.stream is not None and self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def _draw(self, done: int, total: int | None) -> None:
-        assert self.stream is not None
-        mb = done / 1e6
-        if total:
-            frac = min(done / total, 1.0)
-            filled = int(frac * _BAR_WIDTH)
-            bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-            text = f"downloading {self.label} [{bar}] {frac:4.0%}  {mb:.1f}/{total / 1e6:.1f} MB"
-        else:
-            text = f"downloading {self.label}  {mb:.1f} MB"
-        self.stream.write("\r" + text)
-        self.stream.flush()
-        self.drawn = True

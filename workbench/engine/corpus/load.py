@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from workbench.corpora import catalog
-from workbench.engine.corpus.checks import (SNIFF_BYTES, binary_message, check_file, check_val_frac, empty_message,
+from workbench.engine.corpus.checks import (SNIFF_BYTES, binary_message, check_decoded, check_file, check_val_frac, empty_message,
                                             known_names, open_binary, sniff, text_codec)
 from workbench.engine.corpus.encode import CHUNK_BYTES, decode_ids, encode_one_byte, encode_str
 from workbench.engine.corpus.fetch import fetch
@@ -192,7 +192,8 @@ def _load_file(path: Path, *, name: str, codec: str, spec: CorpusSpec, gutenberg
             f"{exc.start}); if it is another encoding, pass --encoding latin-1 (or the right one)"
         ) from None
     del raw  # free the bytes before building the ids
-    if codec != "utf-8":
+    if codec != "utf-8":  # strict UTF-8 never yields a lone surrogate; some codecs do
+        check_decoded(text, f"corpus file {path}", spec.encoding)
         notes.append(f"decoded as {spec.encoding}")
     if text.startswith("\ufeff"):
         text = text[1:]

@@ -39,6 +39,10 @@ class EngineCheck(Validator):
         return self.success()
 
 
+def _optional_float(text: str) -> float | None:
+    return float(text) if text else None
+
+
 def check_lr(lr: float) -> None:
     if not (math.isfinite(lr) and lr > 0):
         raise WorkbenchError(f"the learning rate must be a positive number, got {lr}")
@@ -137,6 +141,9 @@ class SampleSettingsModal(FormModal):
             ("top_k", "top-k (0 for all characters)",
              Input(str(c.top_k or 0), id="top_k", compact=True,
                    validators=[EngineCheck(int, lambda v: self._check(top_k=v), "a whole number")])),
+            ("top_p", "top-p (nucleus, in (0, 1]; blank or 1 for off)",
+             Input(f"{c.top_p:g}" if c.top_p is not None and c.top_p < 1 else "", id="top_p", compact=True,
+                   placeholder="off", validators=[EngineCheck(_optional_float, lambda v: self._check(top_p=v))])),
             ("length", "length (characters to generate)",
              Input(str(c.length), id="length", compact=True,
                    validators=[EngineCheck(int, lambda v: self._check(length=v), "a whole number")])),
@@ -148,13 +155,17 @@ class SampleSettingsModal(FormModal):
         if not self._all_valid():
             return
         values = {i.id: i.value for i in self.query(Input)}
+        top_p = _optional_float(values["top_p"].strip())
         new = {
             "temperature": float(values["temperature"]),
             "top_k": int(values["top_k"]),
+            # Off is 1.0 on the wire: a command's None means "unchanged" (and p = 1 keeps every character).
+            "top_p": 1.0 if top_p is None else top_p,
             "length": int(values["length"]),
             "prime": values["prime"],
         }
         old = {"temperature": self.current.temperature, "top_k": self.current.top_k or 0,
+               "top_p": 1.0 if self.current.top_p is None else self.current.top_p,
                "length": self.current.length, "prime": self.current.prime}
         self.dismiss({k: v for k, v in new.items() if v != old[k]})
 

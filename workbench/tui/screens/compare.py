@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from workbench.engine.errors import WorkbenchError
@@ -18,12 +18,33 @@ from workbench.engine.session import Session
 from workbench.tui.messages import RunRecords, RunsDescribed
 from workbench.tui.screens.base import BaseScreen
 from workbench.engine.units import bits_per_char
-from workbench.tui.text import one_line
+from workbench.tui.text import middle, one_line
 from workbench.tui.widgets.compare_chart import XLABELS, CompareChart
+from workbench.tui.widgets.key_footer import KeyFooter
 
 POLL_SECONDS = 2.0
 HIGHLIGHT = "bold $text-warning"
 STATUS_KEYS = ("state", "steps", "best val (bpc)")  # how the run stands, not how it was set up: shown, never highlighted
+VALUE_CELLS = 40  # a longer value (a corpus path) is shortened in the middle: its file name stays
+# The settings in words (config.json's keys are the rows' keys); a key not named here (a newer
+# version's) is shown with its underscores as spaces.
+LABELS = {
+    "best val (bpc)": "best full val (bpc)", "corpus name": "corpus name", "corpus": "corpus file or name",
+    "keep_crlf": "keep CRLF line ends", "val_frac": "validation fraction", "hidden": "hidden units",
+    "batch_size": "batch size", "seq_length": "sequence length", "lr": "learning rate", "weight_decay": "weight decay",
+    "warmup_steps": "warmup steps", "min_lr_frac": "cosine floor (of lr)", "decay_rate": "decay rate per epoch",
+    "decay_after": "decay after (epochs)", "clip": "gradient clip", "dist_timeout": "group timeout (s)",
+    "max_restarts": "group restarts", "log_every": "log every (steps)", "eval_every": "estimate val every",
+    "eval_batches": "estimate batches", "checkpoint_every": "checkpoint every", "sample_every": "sample every",
+    "keep_last": "step checkpoints kept", "explosion_guard": "explosion guard", "max_steps": "steps (target)",
+    "max_epochs": "epochs (target)", "max_minutes": "minutes (per run)", "tensorboard": "TensorBoard folder",
+    "sample.length": "sample length", "sample.top_k": "sample top-k", "sample.top_p": "sample top-p",
+    "sample.temperature": "sample temperature", "sample.prime": "sample prime",
+}
+
+
+def setting_label(key: str) -> str:
+    return LABELS.get(key) or key.replace("_", " ").replace(".", " ")
 
 
 def flat_settings(session: Session) -> dict[str, Any]:
@@ -56,7 +77,7 @@ def show_value(value: Any) -> str:
         return f"{value:g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return one_line(str(value), 60)
+    return middle(str(value), VALUE_CELLS)
 
 
 class CompareScreen(BaseScreen):
@@ -67,6 +88,7 @@ class CompareScreen(BaseScreen):
         Binding("u", "toggle_units", "Units", tooltip="Loss in nats or bits per character", id="compare.units"),
         Binding("d", "toggle_diff", "Diff only", tooltip="Show only the settings that differ, or all", id="compare.diff"),
     ]
+    KEYS_TITLE = "Keys of the run comparison"
 
     def __init__(self, sessions: list[Session]) -> None:
         super().__init__()
@@ -79,7 +101,7 @@ class CompareScreen(BaseScreen):
         yield Static("", id="compare-title")
         yield CompareChart(id="compare-chart")
         yield DataTable(id="compare-settings", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "compare"
@@ -146,15 +168,15 @@ class CompareScreen(BaseScreen):
             if self.diff_only and key not in self.differing and key not in STATUS_KEYS:
                 continue
             style = HIGHLIGHT if key in self.differing else ""
-            rows.append((key, [Content.styled(key, style)] +
+            rows.append((key, [Content.styled(setting_label(key), style)] +
                          [Content.styled(show_value(self.settings.get(n, {}).get(key)), style) for n in names]))
-        labels = ["setting"] + [one_line(name, 30) for name in names]
+        labels = ["setting"] + [middle(name, 30) for name in names]
         # Fixed widths, measured here (as the home screen does: DataTable's own can lag behind).
         widths = [max([len(label), *(cells[i].cell_length for _, cells in rows)]) for i, label in enumerate(labels)]
         table = self.query_one(DataTable)
         table.clear(columns=True)
         for label, key, width in zip(labels, ["setting", *names], widths):
-            table.add_column(label, key=key, width=width)
+            table.add_column(Content(label), key=key, width=width)  # a Content: never read as markup
         for key, cells in rows:
             table.add_row(*cells, key=key)
         self._draw_title()

@@ -5,99 +5,70 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from rich.cells import cell_len
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import ACTIVE_STATES, Session, list_sessions
 from workbench.tui.messages import SessionsListed
 from workbench.tui.modals.confirm import ConfirmModal
 from workbench.tui.screens.base import BaseScreen
+from workbench.engine.suggest import first_run
 from workbench.tui.shown import on_view
-from workbench.engine.formats import count, when
-from workbench.engine.units import bits_per_char
-from workbench.tui.text import one_line, state_word
+from workbench.tui.text import middle
+from workbench.tui.widgets.key_footer import KeyFooter
+from workbench.tui.widgets.session_table import MARK, SessionTable, fit_columns, row_cells, row_values
 
 REFRESH_SECONDS = 2.0
-# The most telling first: a narrow terminal scrolls the rest into view.
-COLUMNS = [("Name", "name"), ("State", "state"), ("Steps", "steps"), ("Epoch", "epoch"), ("Best bpc", "best"),
-           ("Model", "model"), ("Corpus", "corpus"), ("Updated", "updated")]
-STATE_STYLES = {"running": "bold $text-success", "paused": "bold $text-warning", "failed": "bold $text-error",
-                "broken": "bold $text-error", "finished": "$text-primary"}
-
-
-def row_cells(r: dict[str, Any]) -> list[Any]:
-    model = ""
-    if r.get("cell"):
-        model = f"{r['cell']} {r.get('hidden')}x{r.get('layers')}"
-        if r.get("params"):
-            model += f" {count(r['params'])}"
-    best = r.get("best_val_loss")
-    state = r.get("state") or "created"
-    return [
-        one_line(r["name"], 40),
-        Content.styled(state_word(state), STATE_STYLES.get(state, "")),
-        f"{r.get('steps', 0) or 0:,}",
-        str(r.get("epoch", "")),
-        f"{bits_per_char(best):.3f}" if isinstance(best, (int, float)) else "-",
-        model,
-        one_line(str(r.get("corpus", "")), 24),
-        when(r.get("updated")),
-    ]
-
-
-def mark_cells(cells: list[Any], marked: bool, any_marked: bool) -> list[Any]:
-    """The row with its name prefixed by a mark; unchanged while no session is marked."""
-    if any_marked:
-        cells[0] = Content.assemble(("\u25cf " if marked else "  ", "bold $text-accent"), cells[0])
-    return cells
-
-
-def _cell_width(cell: Any) -> int:
-    return cell.cell_length if isinstance(cell, Content) else cell_len(str(cell))
+SCROLLBAR = 2  # cells the table's vertical scrollbar takes when the list is longer than the screen
 
 
 class HomeScreen(BaseScreen):
+    # Most important first: a narrow footer drops the last ones (`?` lists them all).
     BINDINGS = [
         Binding("enter", "open", "Open", tooltip="Open the selected session", id="home.open", priority=True),
         Binding("n", "new", "New", tooltip="New training session", id="home.new"),
         Binding("r", "resume", "Resume", tooltip="Resume training the selected session", id="home.resume"),
-        Binding("delete", "delete", "Delete", tooltip="Delete the selected session (asks first)", id="home.delete"),
-        Binding("f5,ctrl+r", "refresh", "Refresh", tooltip="Refresh the session list", id="home.refresh",
-                key_display="f5"),
-        Binding("q", "app.quit", "Quit", tooltip="Quit workbench (training sessions go on)", id="home.quit"),
         Binding("g", "studio", "Studio", tooltip="Sample studio: generate, probe and score with the selected session",
                 id="home.studio"),
         Binding("space", "mark", "Mark", tooltip="Mark or unmark the selected session for comparison", id="home.mark",
                 key_display="\u2423"),
         Binding("v", "compare", "Compare", tooltip="Compare the marked sessions: loss curves and settings",
                 id="home.compare"),
+        Binding("q", "app.quit", "Quit", tooltip="Quit workbench (training sessions go on)", id="home.quit"),
+        Binding("delete", "delete", "Delete", tooltip="Delete the selected session (asks first)", id="home.delete"),
+        Binding("f5,ctrl+r", "refresh", "Refresh", tooltip="Refresh the session list (it refreshes itself too)",
+                id="home.refresh", key_display="f5"),
     ]
+    KEYS_TITLE = "Keys of the session list"
+    ABOUT = ("Sessions are listed newest first; Best bpc is the best full validation loss in bits per character.\n"
+             "home and end go to the first and last session. Mark two or more with space, then v compares them.")
 
     def __init__(self, sessions_dir: Path) -> None:
         super().__init__()
         self.sessions_dir = Path(sessions_dir)
         self.rows: dict[str, dict[str, Any]] = {}
-        self._widths: list[int] = []
+        self._layout: list[Any] = []  # the columns shown and their widths (fit_columns)
+        self._width = 0
         self.loaded = False
         self.marked: set[str] = set()  # sessions marked for comparison
         self._redraw = False  # the marks changed: draw the table again even if the rows did not
 
     def compose(self) -> ComposeResult:
         yield Static(Content.assemble(("workbench", "bold $text-accent"), "  sessions in ",
-                                      (one_line(str(self.sessions_dir), 80), "bold")), id="home-title")
-        yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+                                      (middle(str(self.sessions_dir), 56), "bold")), id="home-title")
+        yield SessionTable(id="sessions")
         yield Static(
             Content.assemble("No sessions yet.\n\nPress ", ("n", "bold $text-accent"),
-                             " to start one from a form, or run\n",
-                             ("  workbench train --corpus anna", "bold"),
-                             "\nin a terminal (add --headless for progress lines instead of this screen)."),
+                             " to start one from a form, or run this in a terminal (it needs no network):\n\n",
+                             (f"  {first_run(headless=False)}", "bold"),
+                             "\n\nAdd --headless for progress lines instead of this screen. ",
+                             ("?", "bold $text-accent"), " lists every key."),
             id="empty")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#empty").display = False
@@ -106,6 +77,11 @@ class HomeScreen(BaseScreen):
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.loaded and event.size.width != self._width:
+            self._redraw = True  # lay the columns out again for the new width
+            self.on_sessions_listed(SessionsListed(list(self.rows.values())))
 
     def _refresh_if_shown(self) -> None:
         # With a session training under the training screen, re-listing here was a full
@@ -127,25 +103,30 @@ class HomeScreen(BaseScreen):
             return  # nothing changed: keep the table (and its scroll position) as it is
         self._redraw = False
         self.marked &= {r["name"] for r in message.rows}
-        cells = [mark_cells(row_cells(r), r["name"] in self.marked, bool(self.marked)) for r in message.rows]
-        # Fixed column widths, measured here: DataTable's auto widths can leave lines drawn
-        # before its idle-time measurement on screen (a cache it does not clear).
-        widths = [max([len(label), *(_cell_width(row[i]) for row in cells)]) for i, (label, _) in enumerate(COLUMNS)]
+        values = [row_values(r) for r in message.rows]
+        # Fixed column widths, fitted here to the screen's width: DataTable's auto widths can
+        # leave lines drawn before its idle-time measurement on screen (a cache it does not
+        # clear), and a table wider than the screen hid columns and scrolled the names away.
+        self._width = self.size.width or self.app.size.width
+        room = self._width - (SCROLLBAR if len(message.rows) > max(1, self.size.height - 3) else 0)
+        layout = fit_columns(values, room, {"name": len(MARK)} if self.marked else None)
+        mark = [(MARK if r["name"] in self.marked else "  ") if self.marked else None for r in message.rows]
+        cells = [row_cells(r, v, layout, m) for r, v, m in zip(message.rows, values, mark)]
         same_rows = [r["name"] for r in message.rows] == list(self.rows)
-        if self.loaded and same_rows and widths == self._widths:
+        if self.loaded and same_rows and layout == self._layout:
             # The usual case, a session training: change its cells, keep the cursor and scroll.
             for r, row in zip(message.rows, cells):
                 if r != self.rows[r["name"]]:
-                    for (_, key), value in zip(COLUMNS, row):
-                        table.update_cell(r["name"], key, value)
+                    for (column, _), value in zip(layout, row):
+                        table.update_cell(r["name"], column.key, value)
             self.rows = {r["name"]: r for r in message.rows}
             return
         selected = self.selected_name()
         self.rows = {r["name"]: r for r in message.rows}
-        self._widths = widths
+        self._layout = layout
         table.clear(columns=True)
-        for (label, key), width in zip(COLUMNS, widths):
-            table.add_column(label, key=key, width=width)
+        for column, width in layout:
+            table.add_column(Content(column.label), key=column.key, width=width)
         for r, row in zip(message.rows, cells):
             table.add_row(*row, key=r["name"])
         if selected in self.rows:
@@ -216,7 +197,7 @@ class HomeScreen(BaseScreen):
         if name is None:
             return
         self.marked ^= {name}
-        self._redraw, self._widths = True, []  # a full redraw (it keeps the cursor on the row)
+        self._redraw, self._layout = True, []  # a full redraw (it keeps the cursor on the row)
         self.on_sessions_listed(SessionsListed(list(self.rows.values())))
 
     def action_compare(self) -> None:

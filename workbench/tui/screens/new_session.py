@@ -1,188 +1,134 @@
 """The new-session form: a corpus, a model, how to train it and for how long.
 
-Every field is checked as it is typed, with the engine's own rules and messages
-(TrainConfig.validate), and the whole config again on Start. Loading the corpus can take a
-moment (or download it), so the session is created in a thread worker; an engine error (a
-missing file, a corpus too small for the batch) lands on the form, next to its field.
+Every field is checked as it is typed, with the engine's own rules in the form's words
+(form_fields.py), and the whole config again on Start; a typed corpus path is looked at in a
+thread as it is typed. Loading the corpus can take a moment (or download it), so the session is
+created in a thread worker; an engine error (a missing file, a corpus too small for the batch, a
+named corpus that is not here and cannot be downloaded) lands on the form, whole, under its
+field. The form starts with the preset that suits this machine (presets.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.validation import ValidationResult
-from textual.widgets import Button, Footer, Input, Label, LoadingIndicator, Select, Static
+from textual.widgets import Button, Input, Label, LoadingIndicator, Select, Static
+from textual.worker import get_current_worker
 
 from workbench.engine.config import CELLS, DEVICES, PRECISIONS, SCHEDULES, TrainConfig
 from workbench.engine.errors import CorpusError, WorkbenchError
 from workbench.engine.gpus import process_choices
 from workbench.engine.session import check_name
 from workbench.engine.tensorboard_log import logdir_setting
-from workbench.tui.messages import Created, CreateFailed
+from workbench.tui.form_fields import (CHOICES, NUMBER_FIELDS, SECTIONS, SPECS, Spec, check_field, field_for_message,
+                                       form_words, path_problem, whole)
+from workbench.tui.messages import Created, CreateFailed, PathChecked
 from workbench.tui.modals.prompt import EngineCheck
-from workbench.tui.screens.base import BaseScreen
+from workbench.tui.presets import BY_KEY, PRESETS, starting_preset
+from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen
 from workbench.tui.text import one_line
+from workbench.tui.widgets.key_footer import KeyFooter
 
 PATH_CHOICE = "__path__"
 
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "small": ("small, for a CPU: lstm 128x2, batch 32, seq 64",
-              dict(cell="lstm", hidden=128, layers=2, dropout=0.2, batch_size=32, seq_length=64, lr=0.002)),
-    "notebook": ("the notebook's: lstm 512x2, batch 128, seq 100",
-                 dict(cell="lstm", hidden=512, layers=2, dropout=0.5, batch_size=128, seq_length=100, lr=0.001)),
-    "large": ("large, for a GPU: lstm 1024x3, batch 256, seq 128",
-              dict(cell="lstm", hidden=1024, layers=3, dropout=0.5, batch_size=256, seq_length=128, lr=0.001)),
-}
 
+def corpus_options() -> tuple[list[tuple[str, str]], str]:
+    """The corpus choice (short labels: they fit 80 columns) and the one to start with: the
+    first named corpus that is here (never one that needs a download)."""
+    from workbench.corpora.catalog import listing
 
-@dataclass(frozen=True)
-class Spec:
-    """One TrainConfig field in the form."""
-
-    name: str
-    label: str
-    parse: Callable[[str], Any]
-    optional: bool = False  # blank means None
-
-    def read(self, text: str) -> Any:
-        text = text.strip()
-        if self.optional and not text:
-            return None
-        return self.parse(text)
-
-
-def _int(text: str) -> int:
-    return int(text.replace("_", "").replace(",", ""))
-
-
-NUMBER_FIELDS = [
-    Spec("hidden", "hidden units", _int),
-    Spec("layers", "layers", _int),
-    Spec("dropout", "dropout", float),
-    Spec("batch_size", "batch size", _int),
-    Spec("seq_length", "sequence length", _int),
-    Spec("lr", "learning rate", float),
-    Spec("clip", "gradient clip (0 off)", float),
-    Spec("seed", "seed", _int),
-    Spec("max_steps", "steps (blank: no limit)", _int, optional=True),
-    Spec("max_epochs", "epochs (blank: no limit)", float, optional=True),
-    Spec("max_minutes", "minutes (blank: no limit)", float, optional=True),
-    Spec("log_every", "log every (steps)", _int),
-    Spec("eval_every", "estimate val every (0 off)", _int),
-    Spec("checkpoint_every", "checkpoint every (0: end only)", _int),
-    Spec("sample_every", "sample every (0 off)", _int),
-]
-SPECS = {s.name: s for s in NUMBER_FIELDS}
-SECTIONS = [
-    ("Model", ["hidden", "layers", "dropout"]),
-    ("Optimisation", ["batch_size", "seq_length", "lr", "clip", "seed"]),
-    ("Budget (the first reached ends the run)", ["max_steps", "max_epochs", "max_minutes"]),
-    ("Monitoring", ["log_every", "eval_every", "checkpoint_every", "sample_every"]),
-]
-# The engine names fields by their command-line flag; this maps a flag back to a form field.
-FLAG_FIELDS = {"--steps": "max_steps", "--epochs": "max_epochs", "--minutes": "max_minutes", "--corpus": "corpus",
-               "--prime": "corpus"}
-
-
-def field_for_message(message: str) -> str | None:
-    """The form field an engine message is about ('--lr must be ...' -> 'lr'), if any."""
-    flag = message.split(" ", 1)[0].rstrip(":")
-    if not flag.startswith("--"):
-        return None
-    name = FLAG_FIELDS.get(flag, flag[2:].replace("-", "_"))
-    name = {"nproc": "processes"}.get(name, name)
-    return name if name in SPECS or name in ("cell", "device", "precision", "schedule", "corpus", "processes") else None
-
-
-def check_field(name: str, value: Any) -> None:
-    """TrainConfig's own check of one field (the others at their defaults)."""
-    base = TrainConfig()
-    if name == "max_steps" or name == "max_epochs":
-        base = replace(base, schedule="constant")
-    replace(base, **{name: value}).validate()
+    corpora = listing()
+    options = []
+    for c in corpora:
+        where = "built-in" if c["builtin"] else ("cached" if c["cached"] else "needs a download")
+        options.append((f"{c['name']} ({where}): {c['title']}", c["name"]))
+    options.append(("a text file: the path below", PATH_CHOICE))
+    return options, next((c["name"] for c in corpora if c["cached"]), PATH_CHOICE)
 
 
 class NewSessionScreen(BaseScreen):
     BINDINGS = [
+        KEYS_BINDING_F1,
         Binding("ctrl+s", "start", "Start training", tooltip="Create the session and start training",
                 id="new.start"),
         Binding("escape", "cancel", "Cancel", tooltip="Back to the session list", id="new.cancel"),
     ]
+    KEYS_TITLE = "Keys of the new-session form"
+    ABOUT = ("tab and shift+tab move between fields; enter in a field starts, as ctrl+s does. A field the "
+             "engine would refuse says why under it as you type.")
 
     def __init__(self, sessions_dir: Path) -> None:
         super().__init__()
         self.sessions_dir = Path(sessions_dir)
         self.creating = False
+        self.preset, self.preset_why = starting_preset()
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        from workbench.corpora.catalog import listing
-
         d = TrainConfig()
-        corpora = listing()
-        options = []
-        for c in corpora:
-            where = "built-in" if c["builtin"] else ("cached" if c["cached"] else "will download")
-            options.append((f"{c['name']}: {c['title']} ({where})", c["name"]))
-        options.append(("a text file: the path below", PATH_CHOICE))
-        default = next((c["name"] for c in corpora if c["cached"]), d.corpus)
+        start = {**{name: getattr(d, name) for name in SPECS}, **self.preset.values}
+        options, corpus = corpus_options()
         with VerticalScroll(id="form"):
             yield Static(Content.assemble(("New training session", "bold $text-accent"),
                                           "   tab: next field, ctrl+s: start, esc: cancel"), classes="form-title")
             yield Static("Corpus", classes="section")
             yield self._row("corpus", "named corpus",
-                            Select(options, value=default, allow_blank=False, id="corpus", compact=True))
+                            Select(options, value=corpus, allow_blank=False, id="corpus", compact=True))
             yield self._row("path", "or a text file",
-                            Input(placeholder="path of a UTF-8 text file (used when filled in)", id="path",
+                            Input(placeholder="a UTF-8 text file (used when filled in)", id="path",
                                   compact=True))
             yield self._row("name", "session name",
                             Input(placeholder="blank: corpus-model-date", id="name", compact=True,
                                   validators=[EngineCheck(str, lambda v: v and check_name(v), "a name")]))
             yield Static("Preset", classes="section")
-            yield self._row("preset", "preset", Select([(label, key) for key, (label, _) in PRESETS.items()],
-                                                       value="notebook", allow_blank=False, id="preset", compact=True))
-            yield self._row("cell", "cell", Select([(c, c) for c in CELLS], value=d.cell, allow_blank=False,
-                                                   id="cell", compact=True))
+            yield self._row("preset", "preset", Select([(p.label, p.key) for p in PRESETS], value=self.preset.key,
+                                                       allow_blank=False, id="preset", compact=True))
+            yield Static(self.preset_why, id="preset-why", classes="field-note", markup=False)
+            yield self._row("cell", "cell", Select([(c, c) for c in CELLS], value=start.get("cell", d.cell),
+                                                   allow_blank=False, id="cell", compact=True))
             for title, names in SECTIONS:
                 yield Static(title, classes="section")
                 for name in names:
-                    yield self._number_row(SPECS[name], getattr(d, name))
+                    yield self._number_row(SPECS[name], start[name])
                 if title == "Optimisation":
                     yield self._row("schedule", "schedule", Select([(s, s) for s in SCHEDULES], value=d.schedule,
                                                                    allow_blank=False, id="schedule", compact=True))
-            yield Static("Hardware", classes="section")
-            yield self._row("device", "device", Select([(x, x) for x in DEVICES], value=d.device, allow_blank=False,
-                                                       id="device", compact=True))
-            yield self._row("precision", "precision", Select([(x, x) for x in PRECISIONS], value=d.precision,
-                                                             allow_blank=False, id="precision", compact=True))
-            yield self._row("processes", "processes", Select(process_choices(), value=d.processes, allow_blank=False,
-                                                             id="processes", compact=True))
-            yield Static("Logs", classes="section")
-            yield self._row("tensorboard", "TensorBoard folder",
-                            Input(placeholder="blank: none; else written live to FOLDER/SESSION", id="tensorboard",
-                                  compact=True))
+            yield from self._hardware(d)
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button("Start training (ctrl+s)", variant="primary", id="start", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
             yield LoadingIndicator(id="creating")
-        yield Footer()
+        yield KeyFooter()
+
+    def _hardware(self, d: TrainConfig) -> ComposeResult:
+        yield Static("Hardware", classes="section")
+        yield self._row("device", "device", Select([(x, x) for x in DEVICES], value=d.device, allow_blank=False,
+                                                   id="device", compact=True))
+        yield self._row("precision", "precision", Select([(x, x) for x in PRECISIONS], value=d.precision,
+                                                         allow_blank=False, id="precision", compact=True))
+        yield self._row("processes", "processes", Select(process_choices(), value=d.processes, allow_blank=False,
+                                                         id="processes", compact=True))
+        yield Static("Logs", classes="section")
+        yield self._row("tensorboard", "TensorBoard folder",
+                        Input(placeholder="blank: none; else written live to FOLDER/SESSION", id="tensorboard",
+                              compact=True))
 
     def _row(self, key: str, label: str, widget) -> Vertical:
-        return Vertical(Horizontal(Label(label, classes="field-label"), widget, classes="field-row"),
+        return Vertical(Horizontal(Label(label, classes="field-label", markup=False), widget, classes="field-row"),
                         Static("", id=f"{key}-error", classes="field-error", markup=False),
                         classes="field")
 
     def _number_row(self, spec: Spec, default: Any) -> Vertical:
         text = "" if default is None else f"{default:g}" if isinstance(default, float) else str(default)
         check = EngineCheck(spec.read, lambda v, n=spec.name: check_field(n, v),
-                            "a whole number" if spec.parse is _int else "a number")
+                            "a whole number" if spec.parse is whole else "a number")
         return self._row(spec.name, spec.label, Input(text, id=spec.name, compact=True, validators=[check],
                                                       valid_empty=spec.optional))
 
@@ -193,10 +139,19 @@ class NewSessionScreen(BaseScreen):
             error.display = False
         self.query_one("#corpus").focus()
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The row of the field being typed in stands out (its label too, not only the field)."""
+        for row in self.query(".field-row.-focused"):
+            row.remove_class("-focused")
+        parent = event.widget.parent
+        if parent is not None and parent.has_class("field-row"):
+            parent.add_class("-focused")
+
     # -- checking -----------------------------------------------------------------------
     def show_error(self, key: str | None, message: str) -> None:
+        """`message` (in the form's words) under field `key`, or under the form (None)."""
         target = self.query_one(f"#{key}-error" if key else "#form-error", Static)
-        target.update(message)
+        target.update(form_words(message))
         target.display = bool(message)
         if message and key:
             target.scroll_visible()
@@ -206,23 +161,36 @@ class NewSessionScreen(BaseScreen):
             self._show_result(event.input.id, event.validation_result)
         if event.input.id == "path":
             self.show_error("corpus", "")
+            self.show_error("path", "")
             if event.value.strip():
                 self.query_one("#corpus", Select).value = PATH_CHOICE
+                self.check_path(event.value)
+
+    @work(thread=True, exclusive=True, group="path", exit_on_error=False, description="looking at the corpus path")
+    def check_path(self, text: str) -> None:
+        problem = path_problem(text)  # a few stat calls: in a thread (a slow or hung disk never freezes the form)
+        if not get_current_worker().is_cancelled:
+            self.post_message(PathChecked(text, problem))
+
+    def on_path_checked(self, message: PathChecked) -> None:
+        if message.text == self.query_one("#path", Input).value:  # not typed on meanwhile
+            self.show_error("path", message.problem)
 
     def _show_result(self, key: str, result: ValidationResult | None) -> None:
         ok = result is None or result.is_valid
         self.show_error(key, "" if ok else "; ".join(result.failure_descriptions))
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "preset" and event.value in PRESETS:
-            for name, value in PRESETS[event.value][1].items():
+        if event.select.id == "preset" and event.value in BY_KEY:
+            for name, value in BY_KEY[event.value].values.items():
                 if name == "cell":
                     self.query_one("#cell", Select).value = value
                 else:
                     self.query_one(f"#{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
+            self.query_one("#preset-why").display = event.value == self.preset.key
         if event.select.id == "corpus":
             self.show_error("corpus", "")
-        if event.select.id in ("device", "precision", "schedule", "cell", "processes"):
+        if event.select.id in CHOICES:
             self.show_error(event.select.id, "")
 
     def build_config(self) -> TrainConfig | None:
@@ -246,25 +214,30 @@ class NewSessionScreen(BaseScreen):
         if path:
             corpus = str(Path(path).expanduser().resolve())
         elif choice == PATH_CHOICE:
-            self.show_error("corpus", "give the path of a text file, or pick a named corpus")
+            self.show_error("path", "give the path of a text file, or pick a named corpus above")
             return None
         else:
             corpus = str(choice)
         if not ok:
             return None
-        for key in ("cell", "schedule", "device", "precision", "processes"):
+        for key in CHOICES:
             values[key] = self.query_one(f"#{key}", Select).value
         try:
             values["tensorboard"] = logdir_setting(self.query_one("#tensorboard", Input).value, "the TensorBoard folder")
         except WorkbenchError as exc:
             self.show_error("tensorboard", str(exc))
             return None
-        config = TrainConfig(corpus=corpus, **values)
         try:
-            return config.validate()
+            return TrainConfig(corpus=corpus, **values).validate()
         except WorkbenchError as exc:
-            self.show_error(field_for_message(str(exc)), str(exc))
+            self.show_error(self._field(field_for_message(str(exc))), str(exc))
             return None
+
+    def _field(self, key: str | None) -> str | None:
+        """Where a message about the corpus goes: under the path when one is typed."""
+        if key == "corpus" and self.query_one("#path", Input).value.strip():
+            return "path"
+        return key
 
     # -- starting -----------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -287,7 +260,7 @@ class NewSessionScreen(BaseScreen):
         self.show_error(None, "")
         config = self.build_config()
         if config is None:
-            self.notify("Some fields need fixing first.", severity="warning", timeout=4)
+            self.notify("Some fields need fixing first: each says why.", severity="warning", timeout=4)
             return
         name = self.query_one("#name", Input).value.strip() or None
         self.creating = True
@@ -315,10 +288,16 @@ class NewSessionScreen(BaseScreen):
 
     def on_create_failed(self, message: CreateFailed) -> None:
         self._done()
-        self.show_error(message.field, message.error)
-        if message.field:
-            self.show_error(None, f"not started: {one_line(message.error, 300)}")
-        self.notify(one_line(message.error, 300), title="Could not create the session", severity="error", timeout=10)
+        key = self._field(message.field)
+        self.show_error(key, message.error)  # whole: it may say where to put a file by hand
+        if key:
+            where = {"path": "the text file", "corpus": "the named corpus"}.get(key) or SPECS.get(key, key)
+            self.show_error(None, f"not started: see the message under {getattr(where, 'word', where)} above")
+        else:
+            self.show_error(None, f"not started: {message.error}")
+        # A short note only: at 80x24 a long toast covered the message on the form.
+        self.notify("Not started: the form says why.", title="Could not create the session", severity="error",
+                    timeout=4)
 
     def on_created(self, message: Created) -> None:
         self._done()

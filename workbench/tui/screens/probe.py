@@ -1,11 +1,14 @@
 """Inside the model: the next-character distribution after a prime (updated as the prime is
-typed; enter on a row appends that character), and a passage coloured by how surprising the
-model finds each character, with its mean bits per character.
+typed; up and down pick a row, enter appends its character, from the prime field itself), and a
+passage coloured by how surprising the model finds each character, with its mean bits per
+character (a file path typed in the file field loads it; one typed into the passage box by
+mistake is loaded too, never scored as text).
 
 Both are computed by `workbench.engine.probe` (the functions `workbench probe` and `workbench
 score` call) in thread workers, on the studio's model, after a short pause in the typing."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -14,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, OptionList, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Input, Label, OptionList, Static, TabbedContent, TabPane, TextArea
 
 from workbench.engine.corpus.encode import describe_unknown
 from workbench.engine.corpus.text import read_text
@@ -22,25 +25,49 @@ from workbench.engine.model_cache import ModelCache
 from workbench.engine.probe import next_char_distribution, sampling_cut, score_text
 from workbench.engine.session import Session
 from workbench.engine.units import LN2
-from workbench.tui.messages import PassageLoaded, ProbeResult, SurprisalResult
-from workbench.tui.screens.base import BaseScreen
+from workbench.tui.messages import PassageIsPath, PassageLoaded, ProbeResult, SurprisalResult
+from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen
 from workbench.tui.text import one_line
 from workbench.tui.widgets.sample_fields import FIELD_LABELS, first_error, parse_fields, sample_fields
+from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.prob_bars import ProbBars, char_label
 from workbench.tui.widgets.surprisal_view import SurprisalView, legend
 
 PROBE_DEBOUNCE = 0.15  # seconds of quiet typing before the distribution is recomputed
 PASSAGE_DEBOUNCE = 0.4
 MAX_PASSAGE = 50_000  # characters of a passage scored and coloured here (`workbench score` takes any length)
+SURPRISAL_HINT = ("Type a file path in the file field and press enter, or tab to the box and paste or type a "
+                  "passage: each character is coloured by how surprising the model finds it.")
+
+
+def looks_like_path(text: str) -> Path | None:
+    """The file a passage names when the whole passage is one line naming an existing file (a
+    path typed into the passage box); else None. Stats a file: call it from a thread."""
+    line = text.strip()
+    if not line or "\n" in line or len(line) > 4096:
+        return None
+    path = Path(line).expanduser()
+    try:
+        return path if path.is_file() else None
+    except OSError:
+        return None
 
 
 class ProbeScreen(BaseScreen):
     BINDINGS = [
+        KEYS_BINDING_F1,
         Binding("escape", "back", "Back", tooltip="Back to the studio", id="probe.back"),
         Binding("ctrl+t", "switch", "Switch", tooltip="Switch between the next-character probe and the surprisal view",
                 id="probe.switch"),
         Binding("ctrl+g", "score", "Score", tooltip="Score the passage now", id="probe.score"),
+        # From any field of the next-character tab (an Input takes up and down for itself, so
+        # these come first): the bars' highlight moves, and enter in the prime appends its character.
+        Binding("down", "pick(1)", "Next row", tooltip="Highlight the next character", show=False, id="probe.down",
+                priority=True),
+        Binding("up", "pick(-1)", "Previous row", tooltip="Highlight the previous character", show=False,
+                id="probe.up", priority=True),
     ]
+    KEYS_TITLE = "Keys of the probe"
 
     def __init__(self, session: Session, cache: ModelCache, which: str, vocab: list[str], *, prime: str = "",
                  top_k: str = "", top_p: str = "", temperature: str = "1") -> None:
@@ -75,12 +102,11 @@ class ProbeScreen(BaseScreen):
                 with Horizontal(classes="studio-row"):
                     yield Label("file", classes="studio-label")
                     yield Input(id="passage-path", compact=True, placeholder="path of a text file; enter loads it")
-                yield TextArea(id="passage", soft_wrap=True)
-                yield Static("Paste or type a passage above (or load a file): each character is coloured by how "
-                             "surprising the model finds it.", id="surprisal-summary", markup=False)
+                yield TextArea(id="passage", soft_wrap=True, placeholder="paste or type a passage here")
+                yield Static(SURPRISAL_HINT, id="surprisal-summary", markup=False)
                 yield SurprisalView(id="surprisal")
                 yield Static(legend(), id="surprisal-legend")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"probe: {self.session.name}"
@@ -161,13 +187,21 @@ class ProbeScreen(BaseScreen):
         summary.update(Content.assemble(
             f"after \u201c{one_line(self.result.prime[-30:], 30)}\u201d{stale}: ", ("\u25cf", "bold $text-success"),
             f" {kept} of {len(self.result.probs)} characters can be drawn ({words}), {mass * 100:.1f}% "
-            "of the probability \u00b7 enter appends the highlighted one"))
+            "of the probability \u00b7 \u2191\u2193 pick a character, enter appends it"))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         bars = self.query_one(ProbBars)
-        if event.option_list is not bars or not bars.probs:
-            return
-        ch = bars.char_at(event.option_index)
+        if event.option_list is bars and bars.probs:
+            self._append(event.option_index)
+
+    def action_pick(self, delta: int) -> None:
+        bars = self.query_one(ProbBars)
+        if bars.option_count:
+            bars.highlighted = min(max((bars.highlighted or 0) + delta, 0), bars.option_count - 1)
+
+    def _append(self, index: int) -> None:
+        bars = self.query_one(ProbBars)
+        ch = bars.char_at(index)
         prime = self.inputs["prime"]
         prime.value = prime.value + ch
         prime.cursor_position = len(prime.value)
@@ -186,7 +220,11 @@ class ProbeScreen(BaseScreen):
             if path:
                 self.load_passage(path)
         elif event.input.id == "prime":
-            self._prime_changed()
+            bars = self.query_one(ProbBars)
+            if self.result is not None and self.result.prime == self.prime and bars.probs:
+                self._append(bars.highlighted or 0)  # as the hint says: enter appends the highlighted one
+            else:
+                self._prime_changed()
 
     @work(thread=True, exclusive=True, group="passage", exit_on_error=False, description="reading the passage")
     def load_passage(self, path: str) -> None:
@@ -196,6 +234,13 @@ class ProbeScreen(BaseScreen):
                          f"(`workbench score {self.session.name} FILE` scores all of it)")
             text = text[:MAX_PASSAGE]
         self.post_message(PassageLoaded(path, text, notes))
+
+    def on_passage_is_path(self, message: PassageIsPath) -> None:
+        path_input = self.query_one("#passage-path", Input)
+        path_input.value = message.path
+        path_input.focus()
+        self.notify(f"{message.path} is a file: loading it (the file field takes paths)", timeout=4)
+        self.load_passage(message.path)
 
     def on_passage_loaded(self, message: PassageLoaded) -> None:
         self._notes = message.notes
@@ -216,6 +261,10 @@ class ProbeScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="score", exit_on_error=False, description="scoring the passage")
     def score(self, text: str) -> None:
+        path = looks_like_path(text)
+        if path is not None:  # a path typed into the passage box: load that file instead of scoring its name
+            self.post_message(PassageIsPath(str(path)))
+            return
         model, vocab, info = self.cache.get(self.which)
         s = score_text(model, vocab, text, skip_unknown=True)
         self.post_message(SurprisalResult(text, s.bits, s.mean_bits, s.scored, s.unknown))
@@ -238,9 +287,12 @@ class ProbeScreen(BaseScreen):
 
     # -- elsewhere ----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        tabs = self.query(TabbedContent)
+        surprisal = bool(tabs) and tabs.first().active == "surprisal-tab"  # before it is set: the first tab
         if action == "score":
-            tabs = self.query(TabbedContent)
-            return bool(tabs) and tabs.first().active == "surprisal-tab"
+            return surprisal
+        if action == "pick":
+            return not surprisal
         return True
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -250,7 +302,7 @@ class ProbeScreen(BaseScreen):
         tabs = self.query_one(TabbedContent)
         if tabs.active == "next-tab":
             tabs.active = "surprisal-tab"
-            self.query_one("#passage", TextArea).focus()
+            self.query_one("#passage-path", Input).focus()  # as the hint says: a path first, or tab to the box
         else:
             tabs.active = "next-tab"
             self.inputs["prime"].focus()

@@ -12,7 +12,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from workbench.engine import commands as cmd
@@ -27,43 +26,58 @@ from workbench.tui.modals.quit import QuitModal
 from workbench.tui.screens.base import BaseScreen
 from workbench.tui.text import one_line
 from workbench.tui.widgets.event_log import EventLog
+from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.loss_chart import LossChart
 from workbench.tui.widgets.sample_panel import SamplePanel
 from workbench.tui.widgets.status_bar import StatusBar
 
 POLL_SECONDS = 0.5  # how often the session folder is read while training (commands answer at once)
 IDLE_POLL_SECONDS = 1.0  # ... and while nothing trains it (someone may resume it elsewhere)
-CONTROL_ACTIONS = ("pause", "sample", "checkpoint", "set_lr", "sample_settings", "detach")
+CONTROL_ACTIONS = ("pause", "unpause", "sample", "checkpoint", "set_lr", "sample_settings", "detach")
+TRAINING_ABOUT = (
+    "The bar is the run's progress toward its budget (steps, epochs or minutes: whichever ends it first); "
+    "the epoch is a figure of its own (1.37: a third of the way into the second epoch).\n\n"
+    "chars/s and the ETA come from the median of the last few log intervals, so one slow interval of a busy "
+    "machine moves them little. \"no step for N s\" means the trainer has not reported for several times its "
+    "usual interval.\n\n"
+    "\"best full val\" is the best full validation pass (at each checkpoint, over the whole validation text). "
+    "The chart's \"val est.\" line is the cheap estimate every --eval-every steps on a few fixed batches: "
+    "noisier, it can sit above or below the full figure. Its \"val full\" points are the full passes.")
 
 
 class TrainingScreen(BaseScreen):
-    # Short words for the footer (it must fit 80 columns); the palette shows the tooltips.
+    # Most important first: a narrow footer drops the last ones (`?` lists them all, and the
+    # palette names them by their tooltips).
     BINDINGS = [
-        Binding("q", "quit", "Quit", tooltip="Quit (asks whether to stop the training)", id="train.quit"),
-        Binding("p", "pause", "Pause", tooltip="Pause or resume training", id="train.pause"),
+        Binding("r", "resume_training", "Train", tooltip="Resume training this session", id="train.resume"),
+        Binding("p", "pause", "Pause", tooltip="Pause training (after its current step)", id="train.pause"),
+        Binding("p", "unpause", "Resume", tooltip="Resume the paused training", id="train.unpause"),
         Binding("s", "sample", "Sample", tooltip="Draw a sample now", id="train.sample"),
         Binding("c", "checkpoint", "Save", tooltip="Save a checkpoint now", id="train.checkpoint"),
+        Binding("g", "studio", "Studio", tooltip="Sample studio: generate, probe and score from a checkpoint",
+                id="train.studio"),
         Binding("l", "set_lr", "LR", tooltip="Set the learning rate", id="train.lr"),
-        Binding("t", "sample_settings", "Sampling", tooltip="Sample settings: temperature, top-k, length, prime",
-                id="train.sample_settings"),
-        Binding("r", "resume_training", "Train", tooltip="Resume training this session", id="train.resume"),
-        Binding("d", "detach", "Detach", tooltip="Detach: close the app, training goes on", id="train.detach"),
+        Binding("t", "sample_settings", "Sampling",
+                tooltip="Sample settings: temperature, top-k, top-p, length, prime", id="train.sample_settings"),
+        Binding("d", "detach", "Detach", tooltip="Detach: leave this screen, training goes on", id="train.detach"),
+        Binding("escape", "back", "Back", tooltip="Back to the session list (training goes on)", id="train.back"),
+        Binding("q", "quit", "Quit", tooltip="Quit the app (asks whether to stop the training)", id="train.quit"),
         Binding("u", "toggle_units", "Units", tooltip="Show loss in nats or bits per character", id="train.units"),
         Binding("m", "smoothing", "Smooth", tooltip="Smooth the training loss curve (off, 0.6, 0.9)",
                 id="train.smoothing"),
         Binding("e", "toggle_events", "Events", tooltip="Show or hide the event log", id="train.events"),
-        Binding("g", "studio", "Studio", tooltip="Sample studio: generate, probe and score from a checkpoint",
-                id="train.studio"),
-        Binding("escape", "back", "Back", tooltip="Back to the session list (training goes on)", id="train.back"),
     ]
+    KEYS_TITLE = "Keys of the training screen"
+    ABOUT = TRAINING_ABOUT
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     def __init__(self, session: Session, sessions_dir: Path, *, start: bool = False, steps: int | None = None,
-                 epochs: float | None = None, minutes: float | None = None) -> None:
+                 epochs: float | None = None, minutes: float | None = None, detach_quits: bool = False) -> None:
         super().__init__()
         self.session = session
         self.sessions_dir = Path(sessions_dir)
         self.start = start
+        self.detach_quits = detach_quits  # the app was started on this session: d leaves the app
         self.budget = {"steps": steps, "epochs": epochs, "minutes": minutes}
         self.status: dict[str, Any] = {}
         self.loaded = False  # the first poll (the whole history) has arrived
@@ -79,7 +93,7 @@ class TrainingScreen(BaseScreen):
             yield LossChart(id="chart")
             yield EventLog(id="events")
         yield SamplePanel(id="samples")
-        yield Footer()
+        yield KeyFooter()
 
     def on_screen_resume(self) -> None:
         # Figures that arrived while a dialog or the studio covered us (see LossChart).
@@ -88,11 +102,6 @@ class TrainingScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.sub_title = self.session.name
-        try:
-            config = self.session.read_config()
-            self.base_lr, self.sample_settings = config.lr, config.sample
-        except WorkbenchError as exc:
-            self.query_one(EventLog).note(str(exc), time.time(), "error")
         self.follow()
         if self.start:
             self.action_resume_training()
@@ -110,15 +119,24 @@ class TrainingScreen(BaseScreen):
     def follow(self) -> None:
         worker = get_current_worker()
         follower = SessionFollower(self.session)
+        first = True
         while not worker.is_cancelled:
             try:
                 update = follower.poll()
             except OSError:  # a file caught mid-replacement, a full disk: try again next tick
                 worker.cancelled_event.wait(POLL_SECONDS)
                 continue
-            if update.reset or update.metrics or update.samples or update.events or update.status is not None:
+            config, config_error = None, None
+            if first or any(e.get("kind") == "started" for e in update.events):  # a run may bring a new budget
+                try:
+                    config = self.session.read_config()
+                except WorkbenchError as exc:
+                    config_error = str(exc)
+            first = False
+            if (update.reset or update.metrics or update.samples or update.events or update.status is not None
+                    or config is not None or config_error):
                 self.post_message(SessionUpdate(list(update.metrics), list(update.samples), list(update.events),
-                                                update.status, update.reset))
+                                                update.status, update.reset, config, config_error))
             state = (update.status or self.status or {}).get("state")
             # Wakes at once when the worker is cancelled (the screen closed, the app exits).
             worker.cancelled_event.wait(POLL_SECONDS if state in ACTIVE_STATES or self.start else IDLE_POLL_SECONDS)
@@ -126,6 +144,12 @@ class TrainingScreen(BaseScreen):
     def on_session_update(self, update: SessionUpdate) -> None:
         chart, samples = self.query_one(LossChart), self.query_one(SamplePanel)
         log, bar = self.query_one(EventLog), self.query_one(StatusBar)
+        if update.config is not None:
+            bar.config = update.config
+            if self.base_lr is None or self.sample_settings is None:
+                self.base_lr, self.sample_settings = update.config.lr, update.config.sample
+        if update.config_error:
+            log.note(update.config_error, time.time(), "error")
         if update.reset:
             chart.clear_history()
             samples.clear_samples()
@@ -150,7 +174,7 @@ class TrainingScreen(BaseScreen):
                 bar.state_override = None if bar.state_override == "starting" else bar.state_override
             if now == "failed" and self.loaded and self.status.get("error"):
                 self.notify(one_line(self.status["error"], 300), title="Training failed", severity="error",
-                            timeout=15)
+                            timeout=15, markup=False)
             self.refresh_bindings()
         self.loaded = True
         if self.exit_when_stopped and now not in ACTIVE_STATES:
@@ -186,7 +210,8 @@ class TrainingScreen(BaseScreen):
         bar.launch_error = message.error
         bar.redraw()
         self.query_one(EventLog).note(message.error, time.time(), "error")
-        self.notify(one_line(message.error, 300), title="The trainer did not start", severity="error", timeout=15)
+        self.notify(one_line(message.error, 300), title="The trainer did not start", severity="error", timeout=15,
+                    markup=False)
         self.refresh_bindings()
 
     @work(thread=True, group="control", exit_on_error=False, description="sending a command to the trainer")
@@ -221,6 +246,10 @@ class TrainingScreen(BaseScreen):
         if action in CONTROL_ACTIONS:  # shown (dimmed while stopping) only while a trainer runs
             if not self.active:
                 return False
+            if action in ("pause", "unpause"):  # one key: the footer offers what it does now
+                paused = self.query_one(StatusBar).state in ("paused", "pausing")
+                if paused != (action == "unpause"):
+                    return False
             return None if self.exit_when_stopped else True
         if action == "resume_training":
             return not self.active and not self.start and self.status.get("state") != "broken"
@@ -233,16 +262,21 @@ class TrainingScreen(BaseScreen):
         resume = bar.state in ("paused", "pausing")
         bar.state_override = "resuming" if resume else "pausing"
         bar.redraw()
+        self.refresh_bindings()
         if resume:
             self.send(cmd.Resume(), "resume")
         else:
             self.send(cmd.Pause(), "pause")
+
+    def action_unpause(self) -> None:
+        self.action_pause()  # the same key: it resumes a paused run
 
     def _pending_done(self) -> None:
         bar = self.query_one(StatusBar)
         if bar.state_override in ("pausing", "resuming"):
             bar.state_override = None
             bar.redraw()
+            self.refresh_bindings()
 
     def action_sample(self) -> None:
         self.send(cmd.SampleNow(), "sample now")
@@ -324,9 +358,19 @@ class TrainingScreen(BaseScreen):
     def action_back(self) -> None:
         self.app.show_home()  # type: ignore[attr-defined]
 
+    def _background_note(self) -> str:
+        return (f"{self.session.name} keeps training in the background (process {self.status.get('pid')}); "
+                f"`workbench attach {self.session.name}` watches it again")
+
     def action_detach(self) -> None:
-        self.app.exit(message=f"{self.session.name} keeps training in the background (process {self.status.get('pid')}); "
-                              f"watch it with `workbench open {self.session.name}`")
+        """Leave the trainer running: back to the session list when the user came from it, out
+        of the app when the app was started on this session."""
+        if self.detach_quits:
+            self.app.exit(message=self._background_note())
+            return
+        self.app.show_home()  # type: ignore[attr-defined]
+        self.app.notify(f"{self._background_note()} (or enter on it here).", title="Detached", timeout=6,
+                        markup=False)
 
     def action_quit(self) -> None:
         if not self.active:
@@ -335,7 +379,7 @@ class TrainingScreen(BaseScreen):
 
         def chosen(choice: str | None) -> None:
             if choice == "keep":
-                self.action_detach()
+                self.app.exit(message=self._background_note())
             elif choice == "stop":
                 self.exit_when_stopped = True
                 bar = self.query_one(StatusBar)

@@ -1,4 +1,7 @@
-"""The loss chart: training and validation loss against steps.
+"""The loss chart: training and validation loss against steps. The validation is drawn as two
+series, so that they are not read as one: "val est." (the cheap estimate every --eval-every steps,
+on a few fixed batches) as a line, "val full" (the full pass at each checkpoint, the figure
+"best full val" in the status line comes from) as marked points.
 
 The widget owns its series and redraws from them (`replot`). plotext rebuilds the whole canvas
 on every draw, so a long history is averaged down to at most MAX_POINTS points first, in time
@@ -8,7 +11,7 @@ one every two seconds however fast points arrive (the first points are drawn at 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
@@ -98,14 +101,15 @@ def tick_label(value: float) -> str:
 
 
 class LossChart(PlotextPlot):
-    """Train loss (every logged step) and validation loss (every evaluation)."""
+    """Train loss (every logged step), validation estimates and full validation passes."""
 
     SMOOTHING = (0.0, 0.6, 0.9)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
         self.train = Series()
-        self.val = Series()
+        self.val = Series()  # the estimates
+        self.full = Series()  # the full passes
         self.unit = "nats"
         self.smoothing = 0.0
         self._dirty = True
@@ -123,15 +127,17 @@ class LossChart(PlotextPlot):
 
     @property
     def val_x(self) -> list[float]:
-        return self.val.xs
+        """The step of every validation, estimate or full."""
+        return sorted(self.val.xs + self.full.xs)
 
     @property
     def points(self) -> int:
-        return len(self.train) + len(self.val)
+        return len(self.train) + len(self.val) + len(self.full)
 
     def clear_history(self) -> None:
         self.train.clear()
         self.val.clear()
+        self.full.clear()
         self.train.set_smoothing(self.smoothing)
         self._dirty = True
         self._drawn_data = False
@@ -147,7 +153,7 @@ class LossChart(PlotextPlot):
                 self.train.append(float(step), float(loss))
             val = r.get("val_loss")
             if isinstance(val, (int, float)) and math.isfinite(val):
-                self.val.append(float(step), float(val))
+                (self.full if r.get("val_full") else self.val).append(float(step), float(val))
         if records:
             self._dirty = True
             if not self._drawn_data:
@@ -168,7 +174,7 @@ class LossChart(PlotextPlot):
     # -- drawing ----------------------------------------------------------------------
     def render(self):
         # Round step numbers on the x axis, as many as the width allows (known only here).
-        ends = [x for s in (self.train, self.val) if len(s) for x in (s.xs[0], s.xs[-1])]
+        ends = [x for s in (self.train, self.val, self.full) if len(s) for x in (s.xs[0], s.xs[-1])]
         if ends:
             ticks = nice_ticks(min(ends), max(ends), max(2, self.size.width // 10))
             self.plt.xticks(ticks, [tick_label(t) for t in ticks])
@@ -190,10 +196,13 @@ class LossChart(PlotextPlot):
         label = "bits/char" if self.unit == "bits" else "nats/char"
         title = f"loss ({label}) by step" + (f", smoothed {self.smoothing:g}" if self.smoothing else "")
         plt.title(title)
-        for name, series in (("train", self.train), ("val", self.val)):
+        for name, series in (("train", self.train), ("val est.", self.val)):
             if len(series):
                 x, y = series.sampled(MAX_POINTS)
                 plt.plot(x, [v * scale for v in y], label=name, marker="braille")
+        if len(self.full):
+            x, y = self.full.sampled(MAX_POINTS)
+            plt.scatter(x, [v * scale for v in y], label="val full", marker="\u25cf", color="orange")
         if not self.points:
             plt.title(title + ": waiting for the first steps")
         self._drawn_data = bool(self.points)

@@ -2,17 +2,29 @@
 streams in. Sample text is untrusted: cleaned (`text.clean`) and shown as plain Content.
 
 A long sample is kept as several blocks, cut at line breaks, so that a new piece redraws only
-the last block, not the whole text; redraws are coalesced to one per REDRAW_SECONDS."""
+the last block, not the whole text; redraws are coalesced to one per REDRAW_SECONDS.
+
+The prime is part of the sample (as `workbench sample` prints it and a saved file holds it), set
+apart: underlined at the start of the text, and named in the column's title, which stays in view
+however far the text has scrolled."""
 from __future__ import annotations
 
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from workbench.tui.text import clean
+from workbench.tui.text import clean, one_line
 
 BLOCK = 2_000  # characters in the growing block before it is cut at a line break
 REDRAW_SECONDS = 0.05
+PRIME_STYLE = "bold underline $text-accent"
+
+
+def column_title(index: int | None, prime: str) -> Content:
+    """'sample 2 · prime “The ”' (index None: the only sample), as Content: a border title
+    given as a str is read as markup, and the prime is the user's text."""
+    name = "sample" if index is None else f"sample {index}"
+    return Content(f"{name} \u00b7 prime \u201c{one_line(prime, 24)}\u201d" if prime else name)
 
 
 class SampleColumn(VerticalScroll):
@@ -66,7 +78,7 @@ class SampleColumn(VerticalScroll):
     def _content(self, body: str) -> Content:
         if len(self._blocks) > 1:
             return Content(clean(body))
-        return Content.assemble((clean(self.prime), "bold $text-accent"), clean(body))
+        return Content.assemble((clean(self.prime), PRIME_STYLE), clean(body))
 
 
 class SampleColumns(Horizontal):
@@ -101,7 +113,7 @@ class SampleColumns(Horizontal):
         if new:
             self.mount_all(new)
         for column in self.columns:
-            column.border_title = f"sample {column.index}" if num > 1 else "sample"
+            column.border_title = column_title(column.index if num > 1 else None, prime)
         self.flush()
 
     def append(self, pieces: list[str]) -> None:

@@ -22,7 +22,7 @@ def describe(sample: dict[str, Any]) -> str:
         parts.append(f"T {sample['temperature']:g}")
     if sample.get("top_k"):
         parts.append(f"top-k {sample['top_k']}")
-    if sample.get("top_p"):
+    if isinstance(sample.get("top_p"), (int, float)) and sample["top_p"] < 1:  # 1 keeps every character: off
         parts.append(f"top-p {sample['top_p']:g}")
     if sample.get("length"):
         parts.append(f"{sample['length']} chars")
@@ -78,8 +78,8 @@ class SamplePanel(VerticalScroll):
     def add_samples(self, samples: list[dict[str, Any]]) -> None:
         if not samples:
             return
+        self.drawn += len(samples)  # all of them, though only the last KEEP are shown
         samples = samples[-KEEP:]
-        self.drawn += len(samples)
         self._placeholder.display = False
         at_top = self.scroll_y <= 0
         for view in self.query(SampleView):
