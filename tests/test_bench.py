@@ -43,7 +43,8 @@ def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
                "--encoding-mb", "1", "--json", str(out)])
     assert rc == 0
     results = json.loads(out.read_text())
-    for key in ("train_vs_baseline_excl_val", "train_vs_baseline_incl_val", "sampling_vs_baseline"):
+    for key in ("train_vs_baseline_excl_val", "train_vs_baseline_incl_val", "sampling_vs_baseline",
+                "sample_batch_vs_baseline"):
         assert positive(results["ratios"][key]), key
     assert results["baseline"]["corpus_chars"] == results["corpus"]["chars"] == 150_000
     assert results["baseline"]["vocab"] == results["corpus"]["symbols"]
@@ -53,15 +54,17 @@ def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
     assert positive(fixed["ours"]["val_loss_nats"]) and positive(fixed["baseline"]["val_loss_nats"])
     assert fixed["lower"] in ("ours", "baseline", "tie")
     assert positive(results["encoding"]["mb_per_s"]) and results["encoding"]["bytes"] > 900_000
-    assert {g["name"] for g in results["goals"]} >= {"train_vs_baseline_excl_val", "sampling_vs_baseline",
-                                                     "fixed_time_val_loss", "encoding_mb_per_s"}
+    assert {g["name"] for g in results["goals"]} >= {"train_vs_baseline_excl_val", "sample_batch_vs_baseline",
+                                                     "sample_vs_floor", "fixed_time_val_loss", "encoding_mb_per_s"}
     table = capsys.readouterr().out
     for text in ("training chars/s vs baseline excl. its validation", "sampling chars/s", ">= 20x", "val loss after",
-                 "8 samples in one batch"):
+                 "8 samples in one batch", "the floor of one stream", ">= 0.85x"):
         assert text in table
     ours = results["ours"]
     assert ours["sample_chars"] == 50 and ours["sample_batch_num"] == 8 and ours["sample_batch_chars"] == 8 * (50 // 8)
     assert positive(ours["sample_batch_chars_per_sec"])
+    assert positive(ours["sample_floor_chars_per_sec"]) and ours["sample_floor_weight_bytes"] > 0
+    assert ours["sample_vs_floor"] == pytest.approx(ours["sample_chars_per_sec"] / ours["sample_floor_chars_per_sec"])
     assert not list(tmp_path.glob("**/encoding-bench.txt"))
 
 

@@ -27,7 +27,8 @@ async def _drive(url: str, session, tmp_path) -> None:
         await page.call("Page.navigate", url=url)
         await page.wait_for_text(session.name)  # the home screen lists it
         await page.press("enter")
-        seen = await page.wait_for_text("RUNNING")  # its training screen
+        # its training screen: the status line's figure, not RUNNING, which the list shows too
+        seen = await page.wait_for_text("best full val")
         await page.press("p")
         await page.wait_for_text("PAUSED", after=seen)
         wait_until(lambda: session.read_status().get("state") == "paused", "the trainer to pause", timeout=30)

@@ -270,13 +270,13 @@ def test_the_studio_samples_on_the_cores_other_processes_leave_free(trained, mon
     try:
         cache = ModelCache(session)
         machine.wait(2.0)
-        assert cache.get("latest")[2]["device"] == "cpu (2 threads)"
+        assert cache.get("latest")[2]["device"] == "cpu (2 threads), fp32"
         machine.others = 1.0  # a trainer beside it
         machine.wait(2.0)
-        assert cache.get("latest")[2]["device"] == "cpu (1 thread)"
+        assert cache.get("latest")[2]["device"] == "cpu (1 thread), fp32"
         assert torch.get_num_threads() == 1
         machine.others = 0.0
         machine.wait(2.0)
-        assert cache.get("best")[2]["device"] == "cpu (2 threads)"
+        assert cache.get("best")[2]["device"] == "cpu (2 threads), fp32"
     finally:
         torch.set_num_threads(before)

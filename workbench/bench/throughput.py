@@ -34,6 +34,7 @@ from workbench.bench.baseline import SAMPLE_TOP_K, baseline_path, check_same_tex
 from workbench.bench.encoding import encoding_figures
 from workbench.bench.machine import machine_info
 from workbench.bench.report import format_table, goals, say, write_json
+from workbench.bench.sampling_floor import floor_figures
 from workbench.bench.scoring import SCORE_CHARS, measure_scoring
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.units import bits_per_char
@@ -67,6 +68,8 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
         ours, model = measure_training(args, corpus, device, warmup, tmp_dir)
         say(f"ours: sampling {args.sample_chars:,} chars")
         ours.update(measure_sampling(model, corpus.vocab, args.sample_chars))
+        say("ours: the floor of one stream (the products alone)")
+        ours.update(floor_figures(model, ours["sample_chars_per_sec"]))
         say(f"ours: scoring {SCORE_CHARS:,} chars (workbench score) and the model's forward alone")
         ours.update(measure_scoring(model, corpus))
         del model
@@ -80,6 +83,7 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
                 "train_vs_baseline_excl_val": ours["train_chars_per_sec"] / base["train_chars_per_sec_excl_val"],
                 "train_vs_baseline_incl_val": ours["train_chars_per_sec"] / base["train_chars_per_sec_incl_val"],
                 "sampling_vs_baseline": ours["sample_chars_per_sec"] / base["sample_chars_per_sec"],
+                "sample_batch_vs_baseline": ours["sample_batch_chars_per_sec"] / base["sample_chars_per_sec"],
             }
         if args.minutes:
             results["fixed_time"] = fixed_time(args, corpus, corpus_file, device, baseline, tmp_dir)

@@ -41,4 +41,5 @@ def cmd_studio(args: argparse.Namespace) -> int:
                              f"`workbench probe {session.name} --prime TEXT` or `workbench score {session.name} FILE`")
     from workbench.tui.app import run_app
 
-    return run_app(sessions_dir(args), studio=session.name, checkpoint=args.checkpoint, device=args.device)
+    return run_app(sessions_dir(args), studio=session.name, checkpoint=args.checkpoint, device=args.device,
+                   precision=args.precision)

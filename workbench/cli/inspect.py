@@ -63,7 +63,7 @@ def _load(session: Session, args: argparse.Namespace) -> tuple[Any, list[str], d
     """The model that answers, with a warning on stderr for each damaged checkpoint passed over."""
     from workbench.engine.inference import load_model
 
-    model, vocab, info = load_model(session, args.checkpoint, args.device)
+    model, vocab, info = load_model(session, args.checkpoint, args.device, precision=args.precision)
     load_notes(info, args.json)
     return model, vocab, info
 
@@ -91,7 +91,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             texts = [t + p for t, p in zip(texts, pieces)]
         if args.json:
             print_json({"session": session.name, "step": info["step"], "checkpoint": info["which"],
-                        "settings": settings.__dict__, "seed": args.seed, "samples": texts,
+                        "settings": settings.__dict__, "seed": args.seed, "samples": texts, "precision": info["precision"],
                         "warnings": info["warnings"]})
         else:
             for i, text in enumerate(texts, 1):
@@ -176,7 +176,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         print_json({"session": session.name, "step": info["step"], "checkpoint": info["which"], "file": args.file,
                     "chars": score.chars, "scored": score.scored, "mean_bits": score.mean_bits,
                     "mean_nats": score.mean_nats, "total_bits": score.total_bits,
-                    "unknown": score.unknown, "notes": notes, "warnings": info["warnings"],
+                    "unknown": score.unknown, "notes": notes, "warnings": info["warnings"], "precision": info["precision"],
                     "seconds": round(seconds, 3)})
         return 0
     print(checkpoint_line(session, info), file=sys.stderr)

@@ -37,8 +37,10 @@ def load_notes(info: dict[str, Any], json_output: bool) -> None:
 
 
 def checkpoint_line(session: Session, info: dict[str, Any]) -> str:
-    """'[NAME @ step 500, latest checkpoint, cpu (2 threads)]': which model answered."""
-    return f"[{session.name} @ step {info['step']}, {info['which']} checkpoint, {info['device']}]"
+    """'[NAME @ step 500, latest checkpoint, cpu (2 threads), bf16]': which model answered, where
+    and with which weights."""
+    precision = f", {info['precision']}" if info.get("precision") else ""
+    return f"[{session.name} @ step {info['step']}, {info['which']} checkpoint, {info['device']}{precision}]"
 
 
 def closing_lines(session: Session, status: dict[str, Any] | None = None) -> list[str]:

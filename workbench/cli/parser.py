@@ -187,9 +187,21 @@ def _add_sample_parser(sub: Any) -> None:
     sm.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
     sm.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
     sm.add_argument("--num", type=int, default=1, help="samples drawn side by side in one batch (default %(default)s)")
-    sm.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    _model_args(sm)
     sm.add_argument("--json", action="store_true", help="print the samples as JSON instead of streaming them")
 
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    """Where and with which weights sample, probe and score run the model."""
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    _precision_arg(p)
+
+
+def _precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="weights to run: auto is bf16 for a session trained under bf16 (the model as it was "
+                        "validated, half the bytes a character) where bf16 is native, else fp32 (default %(default)s)")
 
 def _version() -> str:
     from workbench import __version__
@@ -244,6 +256,7 @@ def _add_inspect_parsers(sub: Any) -> None:
     sd.add_argument("--device", default="cpu",
                     help="where the studio runs the model: cpu, auto, cuda, cuda:N or mps (default %(default)s: "
                          "it leaves the accelerator to training)")
+    _precision_arg(sd)
 
     pr = sub.add_parser("probe", help="the model's next-character probabilities after a prime",
                         description="Show the characters the model expects after a prime text, most likely first "
@@ -256,7 +269,7 @@ def _add_inspect_parsers(sub: Any) -> None:
                         help="the text of FILE before the character to predict (UTF-8, CRLF -> LF; - for standard input)")
     pr.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
     pr.add_argument("--top", type=int, default=10, help="characters to show (default %(default)s)")
-    pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    _model_args(pr)
     pr.add_argument("--json", action="store_true", help="JSON with the top characters and the full distribution")
 
     sc = sub.add_parser("score", help="bits per character of a text under a session's model",
@@ -266,7 +279,7 @@ def _add_inspect_parsers(sub: Any) -> None:
     sc.add_argument("file", help="a text file, or - for standard input")
     _sessions_arg(sc)
     sc.add_argument("--checkpoint", default="latest", help="latest, best or a step number (default %(default)s)")
-    sc.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    _model_args(sc)
     sc.add_argument("--skip-unknown", action="store_true",
                     help="drop characters the model never saw (with a note) instead of refusing the text")
     sc.add_argument("--keep-crlf", action="store_true", help="keep CRLF line endings instead of turning them into LF")

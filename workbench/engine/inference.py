@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from workbench.engine.checkpoint import SHAPE_FIELDS, Check, CheckpointError, load_first_good, load_weights, same_model
-from workbench.engine.device import describe_device, resolve_device
+from workbench.engine.device import describe_device, native_bf16_cpu, resolve_device
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
 from workbench.engine.threads import LoadProbe, choose_threads
@@ -35,11 +35,37 @@ def resolve_checkpoint(session: Session, which: str) -> list[Path]:
     return paths
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def trained_precision(data: dict[str, Any]) -> str:
+    """The products a checkpoint's model was trained and validated with: "bf16" or "fp32".
+    Checkpoints from before the field say it only when bf16 was asked for by name."""
+    precision = data.get("precision")
+    if precision in ("bf16", "fp32"):
+        return precision
+    config = data.get("train_config")
+    return "bf16" if isinstance(config, dict) and config.get("precision") == "bf16" else "fp32"
+
+
+def sampling_dtype(precision: str, trained: str, device: torch.device) -> torch.dtype:
+    """bf16 weights for a model trained under bf16 autocast, where bf16 is native (the model as
+    it was validated, at half the bytes per character); fp32 otherwise, or when asked."""
+    if precision not in PRECISIONS:
+        raise WorkbenchError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto" and trained == "bf16" and (device.type == "cuda" or device.type == "cpu" and native_bf16_cpu()):
+        return torch.bfloat16
+    return torch.float32
+
+
 def load_model(session: Session, which: str = "latest", device: str = "auto",
-               threads: int | None = None) -> tuple[CharRNN, list[str], dict[str, Any]]:
+               threads: int | None = None, precision: str = "auto") -> tuple[CharRNN, list[str], dict[str, Any]]:
     """The model of checkpoint `which`; info says which file answered and, under "warnings",
-    why the ones tried before it did not (each a sentence naming the file used instead). On
-    the CPU, torch's thread count is `threads`, or (None) the cores the machine has free."""
+    why the ones tried before it did not (each a sentence naming the file used instead), and
+    under "precision" the weights' type (`sampling_dtype`). On the CPU, torch's thread count is
+    `threads`, or (None) the cores the machine has free."""
     load = LoadProbe()  # the machine's load while the checkpoint loads: the thread count
     models: dict[Path, CharRNN] = {}
     session_model = _session_model(session)
@@ -63,10 +89,12 @@ def load_model(session: Session, which: str = "latest", device: str = "auto",
         choose_threads(load)
     elif threads is not None:
         torch.set_num_threads(threads)
-    model = models[path].to(dev).eval()
+    dtype = sampling_dtype(precision, trained_precision(data), dev)
+    model = models[path].to(device=dev, dtype=dtype).eval()
     warnings = [f"{error}; used {path.name} (step {data['step']}) instead" for error in errors]
     info = {"step": data["step"], "which": which, "device": describe_device(dev), "path": str(path),
-            "val_loss": data.get("val_loss"), "warnings": warnings}
+            "val_loss": data.get("val_loss"), "warnings": warnings,
+            "precision": "bf16" if dtype == torch.bfloat16 else "fp32", "trained": trained_precision(data)}
     return model, list(data["vocab"]), info
 
 

@@ -23,8 +23,8 @@ class ModelCache:
 
     KEEP = 3
 
-    def __init__(self, session: Session, device: str = "cpu") -> None:
-        self.session, self.device = session, device
+    def __init__(self, session: Session, device: str = "cpu", precision: str = "auto") -> None:
+        self.session, self.device, self.precision = session, device, precision
         self._lock = threading.Lock()
         self._models: dict[str, tuple[Any, list[str], dict[str, Any]]] = {}
         self._load = LoadProbe()
@@ -40,11 +40,12 @@ class ModelCache:
             if self.device == "cpu" or self.device == "auto" and not torch.cuda.is_available():
                 choose_threads(self._load, wait=False)
             if which not in self._models:
-                self._models[which] = load_model(self.session, which, self.device)
+                self._models[which] = load_model(self.session, which, self.device, precision=self.precision)
                 for old in list(self._models)[: -self.KEEP]:
                     del self._models[old]
             model, vocab, info = self._models[which]
-            return model, vocab, {**info, "device": describe_device(next(model.parameters()).device)}
+            device = describe_device(next(model.parameters()).device)
+            return model, vocab, {**info, "device": f"{device}, {info['precision']}"}  # the studio's title says both
 
     def forget(self) -> None:
         """Drop every model: `latest` may name a newer file now."""

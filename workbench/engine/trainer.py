@@ -336,7 +336,8 @@ class Trainer:
         rng = world.gather_objects(capture_rng(self.device))
         if world.is_main:
             payload = checkpoint_payload(model=self.model, optimizer=self.optimizer, vocab=self.vocab,
-                                         config=self.config, state=p, hidden=hidden, rng=rng, val_loss=val_loss)
+                                         config=self.config, state=p, hidden=hidden, rng=rng, val_loss=val_loss,
+                                         precision=self.precision)
             write_checkpoint(self.session, payload, step=p.step, keep_last=self.config.keep_last, best=best)
         self.checkpoint_step = p.step
         self._out.status(step=p.step, epoch=p.epoch, best_val_loss=p.best_val_loss, checkpoint_step=p.step)

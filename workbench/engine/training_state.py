@@ -80,9 +80,11 @@ def derived_seed(seed: int, step: int, rank: int) -> int:
 
 def checkpoint_payload(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, vocab: list[str],
                        config: TrainConfig, state: RunState, hidden: tuple[Tensor, ...], rng: list[dict[str, Any]],
-                       val_loss: float | None) -> dict[str, Any]:
+                       val_loss: float | None, precision: str = "fp32") -> dict[str, Any]:
     """`hidden` holds every row of the batch; `rng` every rank's generators, in rank order (one
-    entry for a single process, which is all that checkpoints before distributed training held)."""
+    entry for a single process, which is all that checkpoints before distributed training held);
+    `precision` the products it was trained and validated with ("bf16" under autocast), which
+    sampling follows by default (engine/inference.py)."""
     extra: dict[str, Any] = {"world_size": len(rng), "rng_ranks": rng} if len(rng) > 1 else {}
     return {
         "model_config": {"vocab_size": len(vocab), "cell": config.cell, "hidden": config.hidden,
@@ -97,6 +99,7 @@ def checkpoint_payload(*, model: torch.nn.Module, optimizer: torch.optim.Optimiz
         "rng": rng[0],
         "best_val_loss": state.best_val_loss,
         "val_loss": val_loss,
+        "precision": precision,
         "first_loss": state.first_loss,
         "evals_since_best": state.evals_since_best,
         "base_lr": state.base_lr,

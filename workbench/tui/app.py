@@ -30,9 +30,10 @@ class WorkbenchApp(App):
 
     def __init__(self, sessions_dir: Path, *, session: str | None = None, start: bool = False,
                  steps: int | None = None, epochs: float | None = None, minutes: float | None = None,
-                 studio: str | None = None, checkpoint: str = "latest", device: str = "cpu") -> None:
+                 studio: str | None = None, checkpoint: str = "latest", device: str = "cpu",
+                 precision: str = "auto") -> None:
         super().__init__()
-        self.studio = {"name": studio, "checkpoint": checkpoint, "device": device}
+        self.studio = {"name": studio, "checkpoint": checkpoint, "device": device, "precision": precision}
         self.sessions_dir = Path(sessions_dir)
         self.initial = session
         self.initial_start = start
@@ -61,7 +62,8 @@ class WorkbenchApp(App):
         """The sample studio on top of the current screen (Escape goes back to it)."""
         from workbench.tui.screens.studio import StudioScreen
 
-        self.push_screen(StudioScreen(session, checkpoint=checkpoint, device=self.studio["device"]))
+        self.push_screen(StudioScreen(session, checkpoint=checkpoint, device=self.studio["device"],
+                                      precision=self.studio["precision"]))
 
     def open_compare(self, sessions: list[Session]) -> None:
         """Runs compared: loss curves overlaid, settings side by side."""
@@ -126,8 +128,8 @@ def screenshot_folder() -> Path:
 
 def run_app(sessions_dir: Path, *, session: str | None = None, start: bool = False, steps: int | None = None,
             epochs: float | None = None, minutes: float | None = None, studio: str | None = None,
-            checkpoint: str = "latest", device: str = "cpu") -> int:
+            checkpoint: str = "latest", device: str = "cpu", precision: str = "auto") -> int:
     app = WorkbenchApp(sessions_dir, session=session, start=start, steps=steps, epochs=epochs, minutes=minutes,
-                       studio=studio, checkpoint=checkpoint, device=device)
+                       studio=studio, checkpoint=checkpoint, device=device, precision=precision)
     app.run()
     return app.return_code or 0

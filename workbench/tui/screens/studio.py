@@ -78,11 +78,12 @@ class StudioScreen(BaseScreen):
     ABOUT = ("enter in any field generates, as ctrl+g does. Each sample starts with the prime (underlined, and "
              "named in its title); the line at the bottom counts the characters as they come.")
 
-    def __init__(self, session: Session, *, checkpoint: str = "latest", device: str = "cpu") -> None:
+    def __init__(self, session: Session, *, checkpoint: str = "latest", device: str = "cpu",
+                 precision: str = "auto") -> None:
         super().__init__()
         self.session = session
         self.which = str(checkpoint)
-        self.cache = ModelCache(session, device)
+        self.cache = ModelCache(session, device, precision)
         self.vocab: list[str] = []
         self.model_info: ModelReady | None = None
         self.generating = False

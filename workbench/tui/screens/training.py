@@ -369,7 +369,7 @@ class TrainingScreen(BaseScreen):
             self.app.exit(message=self._background_note())
             return
         self.app.show_home()  # type: ignore[attr-defined]
-        self.app.notify(f"{self._background_note()} (or enter on it here).", title="Detached", timeout=6,
+        self.app.notify(f"{self._background_note()} (or enter on it here).", title="Detached", timeout=12,
                         markup=False)
 
     def action_quit(self) -> None:
