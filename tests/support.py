@@ -96,3 +96,42 @@ class PretendMachine:
     def wait(self, seconds: float) -> None:
         self.now += seconds
         self.busy += self.others * seconds
+
+
+def sharp_model(vocab_size: int):
+    """A small untrained CharRNN with sharpened weights (fp32, eval mode), so that top-k cuts."""
+    import torch
+
+    from workbench.models.charrnn import CharRNN, ModelConfig
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=vocab_size, hidden=24, layers=2, dropout=0.0))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)  # sharper distributions, so top-k actually cuts something
+    return model.eval()
+
+
+def check_sampling_path(model, vocab: list[str], stepper_of) -> None:
+    """The sampler's determinism and top-k on one numeric path (bf16, int8, ...): the same seed
+    gives the same text alone and in a batch, another seed another; every character is among
+    the k most likely as `stepper_of(hidden)` (that path's own per-character step) computes
+    them after the prime is read, ties with the k-th included (bf16 logits tie often)."""
+    import torch
+
+    from workbench.engine.config import SampleSettings
+    from workbench.engine.sampling import generate
+
+    for num in (1, 3):
+        s = SampleSettings(length=80, top_k=None, prime="abc")
+        a = generate(model, vocab, s, num=num, seed=7)
+        assert a == generate(model, vocab, s, num=num, seed=7)
+        assert a != generate(model, vocab, s, num=num, seed=8)
+    for k in (1, 2, 3):
+        text = generate(model, vocab, SampleSettings(length=200, top_k=k, prime="a"), seed=k)[0]
+        ids = [vocab.index(ch) for ch in text]
+        logits, hidden = model.read(torch.tensor(ids[:1]), model.init_hidden(1))  # as the sampler reads its prime
+        stepper = stepper_of(hidden)
+        for t in range(len(ids) - 1):
+            row = (logits[0] if t == 0 else stepper.step_one(ids[t])).float()
+            assert row[ids[t + 1]] >= torch.topk(row, k).values[-1], (k, t, text)

@@ -83,3 +83,13 @@ def test_an_explicit_count_wins_and_the_count_is_in_the_status_and_ps(tmp_path):
     status = json.loads((tmp_path / "sessions" / "auto" / "status.json").read_text())
     assert 1 <= status["threads"] <= threads.usable_cores()
     assert json.loads((tmp_path / "sessions" / "auto" / "config.json").read_text())["threads"] is None
+
+
+def test_the_device_shown_follows_the_thread_count_in_use():
+    from workbench.engine.formats import device_now
+
+    assert device_now("cpu (2 threads)", 1) == "cpu (1 thread)"  # written at the start, re-chosen since
+    assert device_now("cpu (1 thread) bf16", 2) == "cpu (2 threads) bf16"
+    assert device_now("cpu", 2) == "cpu (2 threads)"
+    assert device_now("cuda:0 (NVIDIA H200)", 2) == "cuda:0 (NVIDIA H200)"  # threads say nothing of a GPU
+    assert device_now("cpu (2 threads)", None) == "cpu (2 threads)" and device_now(None, 2) is None

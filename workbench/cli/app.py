@@ -42,4 +42,4 @@ def cmd_studio(args: argparse.Namespace) -> int:
     from workbench.tui.app import run_app
 
     return run_app(sessions_dir(args), studio=session.name, checkpoint=args.checkpoint, device=args.device,
-                   precision=args.precision)
+                   precision=args.precision, quantize=args.quantize)

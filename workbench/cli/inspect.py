@@ -63,7 +63,8 @@ def _load(session: Session, args: argparse.Namespace) -> tuple[Any, list[str], d
     """The model that answers, with a warning on stderr for each damaged checkpoint passed over."""
     from workbench.engine.inference import load_model
 
-    model, vocab, info = load_model(session, args.checkpoint, args.device, precision=args.precision)
+    model, vocab, info = load_model(session, args.checkpoint, args.device, precision=args.precision,
+                                    quantize=args.quantize)
     load_notes(info, args.json)
     return model, vocab, info
 
@@ -92,6 +93,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"session": session.name, "step": info["step"], "checkpoint": info["which"],
                         "settings": settings.__dict__, "seed": args.seed, "samples": texts, "precision": info["precision"],
+                        "quantized": info["quantized"],
                         "warnings": info["warnings"]})
         else:
             for i, text in enumerate(texts, 1):
@@ -125,7 +127,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"session": session.name, "step": info["step"], "checkpoint": info["which"],
                     "prime": prime, "top": [{"char": c, "prob": p} for c, p in top],
-                    "distribution": [{"char": c, "prob": p} for c, p in dist], "warnings": info["warnings"]})
+                    "distribution": [{"char": c, "prob": p} for c, p in dist], "warnings": info["warnings"],
+                    "precision": info["precision"], "quantized": info["quantized"]})
         return 0
     print(checkpoint_line(session, info), file=sys.stderr)
     shown = repr(prime)  # repr escapes newlines and control characters
@@ -177,6 +180,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                     "chars": score.chars, "scored": score.scored, "mean_bits": score.mean_bits,
                     "mean_nats": score.mean_nats, "total_bits": score.total_bits,
                     "unknown": score.unknown, "notes": notes, "warnings": info["warnings"], "precision": info["precision"],
+                    "quantized": info["quantized"],
                     "seconds": round(seconds, 3)})
         return 0
     print(checkpoint_line(session, info), file=sys.stderr)

@@ -29,11 +29,13 @@ def print_json(value: Any, *, indent: int | None = None) -> None:
 
 
 def load_notes(info: dict[str, Any], json_output: bool) -> None:
-    """Say on stderr which damaged checkpoint was passed over for the one that answered
-    (in --json output the warnings travel in the object instead)."""
+    """Say on stderr which damaged checkpoint was passed over for the one that answered, and
+    what int8 weights cost (in --json output these travel in the object instead)."""
     if not json_output:
         for warning in info.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
+        if info.get("quantized"):
+            print(f"note: {info['quantized']}", file=sys.stderr)
 
 
 def checkpoint_line(session: Session, info: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import torch
 from workbench.engine.checkpoint import SHAPE_FIELDS, Check, CheckpointError, load_first_good, load_weights, same_model
 from workbench.engine.device import describe_device, native_bf16_cpu, resolve_device
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.quantized import check_quantize, cost_sentence, int8_copy, int8_cost
 from workbench.engine.session import Session
 from workbench.engine.threads import LoadProbe, choose_threads
 from workbench.models.charrnn import CharRNN, ModelConfig
@@ -60,12 +61,13 @@ def sampling_dtype(precision: str, trained: str, device: torch.device) -> torch.
     return torch.float32
 
 
-def load_model(session: Session, which: str = "latest", device: str = "auto",
-               threads: int | None = None, precision: str = "auto") -> tuple[CharRNN, list[str], dict[str, Any]]:
+def load_model(session: Session, which: str = "latest", device: str = "auto", threads: int | None = None,
+               precision: str = "auto", quantize: str | None = None) -> tuple[CharRNN, list[str], dict[str, Any]]:
     """The model of checkpoint `which`; info says which file answered and, under "warnings",
     why the ones tried before it did not (each a sentence naming the file used instead), and
-    under "precision" the weights' type (`sampling_dtype`). On the CPU, torch's thread count is
-    `threads`, or (None) the cores the machine has free."""
+    under "precision" the weights' type (`sampling_dtype`; "int8" with `quantize`, whose cost
+    against fp32 is measured then and told in info["quantized"]: engine/quantized.py). On the
+    CPU, torch's thread count is `threads`, or (None) the cores the machine has free."""
     load = LoadProbe()  # the machine's load while the checkpoint loads: the thread count
     models: dict[Path, CharRNN] = {}
     session_model = _session_model(session)
@@ -89,12 +91,18 @@ def load_model(session: Session, which: str = "latest", device: str = "auto",
         choose_threads(load)
     elif threads is not None:
         torch.set_num_threads(threads)
-    dtype = sampling_dtype(precision, trained_precision(data), dev)
+    check_quantize(quantize, dev, data["model_config"].get("cell", "lstm"))
+    dtype = sampling_dtype("fp32" if quantize else precision, trained_precision(data), dev)
     model = models[path].to(device=dev, dtype=dtype).eval()
+    quantized = None
+    if quantize:
+        model, fp32 = int8_copy(model).eval(), model
+        quantized = cost_sentence(int8_cost(session, fp32, model, list(data["vocab"])))
     warnings = [f"{error}; used {path.name} (step {data['step']}) instead" for error in errors]
     info = {"step": data["step"], "which": which, "device": describe_device(dev), "path": str(path),
             "val_loss": data.get("val_loss"), "warnings": warnings,
-            "precision": "bf16" if dtype == torch.bfloat16 else "fp32", "trained": trained_precision(data)}
+            "precision": quantize or ("bf16" if dtype == torch.bfloat16 else "fp32"), "trained": trained_precision(data),
+            "quantized": quantized}
     return model, list(data["vocab"]), info
 
 

@@ -23,8 +23,9 @@ class ModelCache:
 
     KEEP = 3
 
-    def __init__(self, session: Session, device: str = "cpu", precision: str = "auto") -> None:
-        self.session, self.device, self.precision = session, device, precision
+    def __init__(self, session: Session, device: str = "cpu", precision: str = "auto",
+                 quantize: str | None = None) -> None:
+        self.session, self.device, self.precision, self.quantize = session, device, precision, quantize
         self._lock = threading.Lock()
         self._models: dict[str, tuple[Any, list[str], dict[str, Any]]] = {}
         self._load = LoadProbe()
@@ -40,7 +41,8 @@ class ModelCache:
             if self.device == "cpu" or self.device == "auto" and not torch.cuda.is_available():
                 choose_threads(self._load, wait=False)
             if which not in self._models:
-                self._models[which] = load_model(self.session, which, self.device, precision=self.precision)
+                self._models[which] = load_model(self.session, which, self.device, precision=self.precision,
+                                                 quantize=self.quantize)
                 for old in list(self._models)[: -self.KEEP]:
                     del self._models[old]
             model, vocab, info = self._models[which]

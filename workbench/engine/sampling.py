@@ -15,6 +15,7 @@ from torch import Tensor
 from workbench.engine.config import SampleSettings
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.errors import WorkbenchError
+from workbench.models.int8 import Int8Stepper
 from workbench.models.stepper import CharStepper
 
 ACCELERATOR_CHUNK = 32  # characters per host copy on CUDA/MPS
@@ -62,14 +63,20 @@ def sample_stream(
             logits = logits.expand(num, -1)
             hidden = tuple(h.expand(-1, num, -1).contiguous() for h in hidden)
             if device.type == "cpu":
-                yield from _stream_on_cpu(CharStepper(model, hidden), logits, vocab, settings, seed)
+                yield from _stream_on_cpu(_stepper(model, hidden), logits, vocab, settings, seed)
             else:
                 yield from _stream_on_accelerator(model, hidden, logits, vocab, settings, seed)
     finally:
         model.train(was_training)
 
 
-def _stream_on_cpu(stepper: CharStepper, logits: Tensor, vocab: list[str], settings: SampleSettings,
+def _stepper(model: "torch.nn.Module", hidden: tuple[Tensor, ...]) -> Any:
+    """The per-character step: int8 weights when the model was quantized (engine/quantized.py)."""
+    packed = getattr(model, "int8", None)
+    return Int8Stepper(model, packed, hidden) if packed is not None else CharStepper(model, hidden)
+
+
+def _stream_on_cpu(stepper: CharStepper | Int8Stepper, logits: Tensor, vocab: list[str], settings: SampleSettings,
                    seed: int) -> Iterator[list[str]]:
     """One character per step. A single stream draws in plain Python from the few candidates
     (a handful of floats; cheaper than five tensor operations), several streams in one batch

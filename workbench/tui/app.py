@@ -31,9 +31,10 @@ class WorkbenchApp(App):
     def __init__(self, sessions_dir: Path, *, session: str | None = None, start: bool = False,
                  steps: int | None = None, epochs: float | None = None, minutes: float | None = None,
                  studio: str | None = None, checkpoint: str = "latest", device: str = "cpu",
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", quantize: str | None = None) -> None:
         super().__init__()
-        self.studio = {"name": studio, "checkpoint": checkpoint, "device": device, "precision": precision}
+        self.studio = {"name": studio, "checkpoint": checkpoint, "device": device, "precision": precision,
+                       "quantize": quantize}
         self.sessions_dir = Path(sessions_dir)
         self.initial = session
         self.initial_start = start
@@ -63,7 +64,7 @@ class WorkbenchApp(App):
         from workbench.tui.screens.studio import StudioScreen
 
         self.push_screen(StudioScreen(session, checkpoint=checkpoint, device=self.studio["device"],
-                                      precision=self.studio["precision"]))
+                                      precision=self.studio["precision"], quantize=self.studio["quantize"]))
 
     def open_compare(self, sessions: list[Session]) -> None:
         """Runs compared: loss curves overlaid, settings side by side."""
@@ -128,8 +129,9 @@ def screenshot_folder() -> Path:
 
 def run_app(sessions_dir: Path, *, session: str | None = None, start: bool = False, steps: int | None = None,
             epochs: float | None = None, minutes: float | None = None, studio: str | None = None,
-            checkpoint: str = "latest", device: str = "cpu", precision: str = "auto") -> int:
+            checkpoint: str = "latest", device: str = "cpu", precision: str = "auto",
+            quantize: str | None = None) -> int:
     app = WorkbenchApp(sessions_dir, session=session, start=start, steps=steps, epochs=epochs, minutes=minutes,
-                       studio=studio, checkpoint=checkpoint, device=device, precision=precision)
+                       studio=studio, checkpoint=checkpoint, device=device, precision=precision, quantize=quantize)
     app.run()
     return app.return_code or 0

@@ -79,11 +79,11 @@ class StudioScreen(BaseScreen):
              "named in its title); the line at the bottom counts the characters as they come.")
 
     def __init__(self, session: Session, *, checkpoint: str = "latest", device: str = "cpu",
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", quantize: str | None = None) -> None:
         super().__init__()
         self.session = session
         self.which = str(checkpoint)
-        self.cache = ModelCache(session, device, precision)
+        self.cache = ModelCache(session, device, precision, quantize)
         self.vocab: list[str] = []
         self.model_info: ModelReady | None = None
         self.generating = False
@@ -140,7 +140,7 @@ class StudioScreen(BaseScreen):
     def load_model(self, which: str) -> None:
         model, vocab, info = self.cache.get(which)
         self.post_message(ModelReady(which, int(info["step"]), str(info["device"]), info.get("val_loss"),
-                                     list(info.get("warnings") or [])))
+                                     list(info.get("warnings") or []), info.get("quantized")))
 
     def load_model_now(self) -> None:
         self.model_loading, self.load_error = True, None
@@ -154,6 +154,8 @@ class StudioScreen(BaseScreen):
         self._draw_title()
         for warning in message.warnings:
             self.notify(one_line(warning, 300), title="A checkpoint could not be read", severity="warning")
+        if message.quantized:
+            self.notify(message.quantized, title="int8 weights", timeout=20, markup=False)
 
     def _draw_title(self) -> None:
         parts: list[Any] = [("studio", "bold $text-accent"), "  ", (one_line(self.session.name, 40), "bold")]
