@@ -121,3 +121,20 @@ def test_a_headless_train_prints_its_closing_lines(tmp_path):
     tail = r.stderr.splitlines()[-4:]
     assert tail[0].startswith("session end (") and "finished at step 2" in tail[0], tail
     assert "workbench sample end" in tail[1] and "workbench resume end --steps 4" in tail[2], tail
+
+
+def test_a_preset_sets_the_model_and_the_flags_given_still_win(tmp_path):
+    sessions = tmp_path / "sessions"
+    r = run_cli("train", "--corpus", str(small_text(tmp_path)), "--session", "p", "--preset", "cpu-budget",
+                "--hidden", "16", "--seq-length", "10", "--steps", "1", "--headless", "--sessions-dir", str(sessions))
+    assert r.returncode == 0, r.stderr
+    config = Session(sessions / "p").read_config()
+    assert (config.hidden, config.seq_length) == (16, 10)  # given
+    assert (config.layers, config.dropout, config.batch_size, config.lr) == (2, 0.0, 32, 0.005)  # the preset's
+    r = run_cli("train", "--corpus", str(small_text(tmp_path)), "--session", "n", "--hidden", "16", "--layers", "1",
+                "--batch-size", "4", "--seq-length", "10", "--steps", "1", "--headless", "--sessions-dir", str(sessions))
+    assert r.returncode == 0, r.stderr
+    config = Session(sessions / "n").read_config()
+    assert (config.dropout, config.lr, config.cell) == (0.5, 0.001, "lstm")  # no preset: the notebook's
+    r = run_cli("train", "--corpus", str(small_text(tmp_path)), "--preset", "huge", "--sessions-dir", str(sessions))
+    assert r.returncode == 2 and "invalid choice: 'huge'" in r.stderr

@@ -29,11 +29,12 @@ def shown(screen, selector: str) -> str:
 
 @aio
 async def test_the_preset_fits_the_machine_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.setattr("workbench.tui.presets.visible_gpus", lambda: 0)
+    monkeypatch.setattr("workbench.engine.presets.visible_gpus", lambda: 0)
     app = WorkbenchApp(tmp_path / "sessions")
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_form(app, pilot)
-        assert form.query_one("#preset").value == "small" and form.query_one("#hidden", Input).value == "128"
+        assert form.query_one("#preset").value == "cpu-budget" and form.query_one("#hidden", Input).value == "256"
+        assert form.query_one("#dropout", Input).value in ("0", "0.0")
         assert "no GPU" in shown(form, "#preset-why")
         form.query_one("#preset").value = "notebook"
         await pilot.pause()
@@ -42,7 +43,7 @@ async def test_the_preset_fits_the_machine_and_says_why(tmp_path, monkeypatch):
         for label in form.query(".field-label").results(Label):
             assert label.size.height == 1, str(label.render())
         assert all(len(spec.label) <= LABEL_CELLS for spec in NUMBER_FIELDS)
-    monkeypatch.setattr("workbench.tui.presets.visible_gpus", lambda: 2)
+    monkeypatch.setattr("workbench.engine.presets.visible_gpus", lambda: 2)
     app = WorkbenchApp(tmp_path / "sessions")
     async with app.run_test(size=(100, 30)) as pilot:
         form = await open_form(app, pilot)

@@ -10,6 +10,7 @@ from workbench.bench.args import add_bench_arguments
 from workbench.cli.examples import add_examples
 from workbench.engine.config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, SampleSettings, TrainConfig
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.presets import PRESETS
 from workbench.engine.session import default_sessions_dir
 
 DESCRIPTION = "Train character-level language models live, in the terminal or headless."
@@ -103,10 +104,15 @@ def _add_train_parser(sub: Any) -> None:
     c.add_argument("--keep-crlf", action="store_true", help="keep CRLF line endings instead of turning them into LF")
     c.add_argument("--val-frac", type=float, default=d.val_frac, help="last fraction held out for validation (default %(default)s)")
     m = t.add_argument_group("model")
-    m.add_argument("--cell", choices=CELLS, default=d.cell, help="recurrent cell (default %(default)s)")
-    m.add_argument("--hidden", type=int, default=d.hidden, help="units per layer (default %(default)s)")
-    m.add_argument("--layers", type=int, default=d.layers, help="recurrent layers (default %(default)s)")
-    m.add_argument("--dropout", type=float, default=d.dropout, help="dropout (default %(default)s)")
+    m.add_argument("--preset", choices=[p.key for p in PRESETS], default=None,
+                   help="a model and its training settings in one name (" +
+                        "; ".join(f"{p.key}: {p.label.split(': ', 1)[-1]}" for p in PRESETS) +
+                        "); the flags below still win (default: none, the notebook's settings)")
+    # None: not given, so the preset's value or the notebook's (cli/train.py config_from_args)
+    m.add_argument("--cell", choices=CELLS, default=None, help=f"recurrent cell (default {d.cell})")
+    m.add_argument("--hidden", type=int, default=None, help=f"units per layer (default {d.hidden})")
+    m.add_argument("--layers", type=int, default=None, help=f"recurrent layers (default {d.layers})")
+    m.add_argument("--dropout", type=float, default=None, help=f"dropout (default {d.dropout})")
     _add_optimisation_args(t.add_argument_group("optimisation"), d)
     r = t.add_argument_group("hardware")
     r.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
@@ -137,9 +143,9 @@ def _add_group_args(p: Any, default: int | None) -> None:
 
 
 def _add_optimisation_args(o: Any, d: TrainConfig) -> None:
-    o.add_argument("--batch-size", type=int, default=d.batch_size, help="rows per batch (default %(default)s)")
-    o.add_argument("--seq-length", type=int, default=d.seq_length, help="characters per row per step (default %(default)s)")
-    o.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    o.add_argument("--batch-size", type=int, default=None, help=f"rows per batch (default {d.batch_size})")
+    o.add_argument("--seq-length", type=int, default=None, help=f"characters per row per step (default {d.seq_length})")
+    o.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d.lr})")
     o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
     o.add_argument("--weight-decay", type=float, default=d.weight_decay, help="(default %(default)s)")
     o.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,

@@ -16,6 +16,7 @@ from workbench.cli.parser import sessions_dir
 from workbench.engine.budget import given, set_budget
 from workbench.engine.config import SampleSettings, TrainConfig
 from workbench.engine.launcher import launched_by_torchrun
+from workbench.engine.presets import BY_KEY, PRESET_FIELDS
 from workbench.engine.tensorboard_log import logdir_setting
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import ACTIVE_STATES, Session
@@ -29,10 +30,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         temperature=args.sample_temperature,
         prime=args.prime if args.prime is not None else SampleSettings().prime,
     )
+    model = preset_settings(args)
     return TrainConfig(
         corpus=args.corpus, encoding=args.encoding, keep_crlf=args.keep_crlf, val_frac=args.val_frac,
-        cell=args.cell, hidden=args.hidden, layers=args.layers, dropout=args.dropout,
-        batch_size=args.batch_size, seq_length=args.seq_length, lr=args.lr, optimizer=args.optimizer,
+        **model, optimizer=args.optimizer,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_steps=args.warmup_steps,
         min_lr_frac=args.min_lr_frac, decay_rate=args.decay_rate, decay_after=args.decay_after,
         clip=args.clip, seed=args.seed, device=args.device, precision=args.precision, threads=args.threads,
@@ -43,6 +44,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         patience=args.patience, explosion_guard=not args.no_explosion_guard,
         max_steps=args.steps, max_epochs=args.epochs, max_minutes=args.minutes, sample=sample,
     ).validate()
+
+
+def preset_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The model and optimisation fields: each flag given, else the --preset's value, else the
+    notebook's default (TrainConfig's)."""
+    preset = BY_KEY[args.preset].values if getattr(args, "preset", None) else {}
+    notebook = TrainConfig()
+    return {name: value if (value := getattr(args, name)) is not None else preset.get(name, getattr(notebook, name))
+            for name in PRESET_FIELDS}
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ Every field is checked as it is typed, with the engine's own rules in the form's
 thread as it is typed. Loading the corpus can take a moment (or download it), so the session is
 created in a thread worker; an engine error (a missing file, a corpus too small for the batch, a
 named corpus that is not here and cannot be downloaded) lands on the form, whole, under its
-field. The form starts with the preset that suits this machine (presets.py).
+field. The form starts with the preset that suits this machine (engine/presets.py).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from workbench.tui.form_fields import (CHOICES, NUMBER_FIELDS, SECTIONS, SPECS, 
                                        form_words, path_problem, whole)
 from workbench.tui.messages import Created, CreateFailed, PathChecked
 from workbench.tui.modals.prompt import EngineCheck
-from workbench.tui.presets import BY_KEY, PRESETS, starting_preset
+from workbench.engine.presets import BY_KEY, PRESETS, starting_preset
 from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen
 from workbench.tui.text import one_line
 from workbench.tui.widgets.key_footer import KeyFooter
