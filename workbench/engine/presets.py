@@ -26,7 +26,7 @@ PRESETS = [
     # The best of seven 84-second runs on tinyshakespeare on this project's 2-core CPU
     # (2026-12-02): 1.5372 nats on the last 10%, where nanoGPT's CPU preset reached 1.9212 in
     # 85 s. Without dropout it overfits on long runs: it is for a short budget on a CPU.
-    Preset("cpu-budget", "cpu budget: lstm 256x2, batch 32, no dropout",
+    Preset("cpu-budget", "cpu budget: lstm 256x2, no dropout",
            dict(cell="lstm", hidden=256, layers=2, dropout=0.0, batch_size=32, seq_length=100, lr=0.005),
            default_on="cpu"),
     Preset("small", "small: lstm 128x2, batch 32, seq 64",
