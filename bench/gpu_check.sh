@@ -8,7 +8,8 @@
 # build assumed preinstalled; nothing is downloaded when the packages are there), runs the
 # device-relevant tests, trains on cuda in fp32 and bf16, resumes, samples the GPU-trained
 # session on the CPU, and runs `workbench bench --device "$DEVICE"` at the notebook's config and a
-# larger one (against ../shared/bench/seed_baseline.py when it is there). summary.txt lists
+# larger one (against ../shared/bench/seed_baseline.py when it is there) and its sampling figure (one
+# stream with and without the CUDA graph, a batch of 64). summary.txt lists
 # every step with its exit status; the script exits non-zero if any step failed.
 #
 # A rehearsal on a machine without a GPU (every step, on the CPU, to catch a broken command
@@ -118,7 +119,7 @@ done
 # -- tests that exercise devices ----------------------------------------------------------------
 if "$RUN" -c "import pytest" 2> /dev/null; then
   TESTS=()
-  for f in test_model.py test_batches.py test_sampling.py test_checkpoint.py test_bench.py; do
+  for f in test_model.py test_batches.py test_sampling.py test_chunk_sampling.py test_checkpoint.py test_bench.py; do
     [ -f "$ROOT/tests/$f" ] && TESTS+=("$ROOT/tests/$f")
   done
   step tests 150 "$RUN" -m pytest -q -p no:cacheprovider --timeout 120 "${TESTS[@]}"
@@ -167,6 +168,10 @@ if [ "$DEVICE" = cuda ]; then  # the baseline alone would take minutes at 1024x3
 step bench-1024x3 150 "${WB[@]}" bench --device "$DEVICE" --steps "$BENCH" --encoding-mb 0 --corpus "$CORPUS" ${VS[@]+"${VS[@]}"} \
   --hidden 1024 --layers 3 --batch-size 256 --json "$OUT/bench-1024x3.json"
 fi
+# Sampling on the GPU: one stream (a CUDA graph a chunk; the same without it beside it) and a
+# batch of 64 streams, at the notebook's size.
+step bench-sampling 90 "${WB[@]}" bench --device "$DEVICE" --steps "$BENCH" --encoding-mb 0 --corpus "$CORPUS" \
+  --sample-batch 64 --sample-chars 6400 --json "$OUT/bench-sampling.json"
 step bench-512x2-bf16 90 "${WB[@]}" bench --device "$DEVICE" --precision bf16 --steps "$BENCH" --encoding-mb 0 --corpus "$CORPUS" \
   --json "$OUT/bench-512x2-bf16.json"
 if [ "$GPUS" -gt 1 ]; then

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from workbench.cli import main
+from workbench.engine.presets import BY_KEY
 
 from support import small_text
 
@@ -82,6 +83,8 @@ def test_bench_without_baseline(tmp_path, capsys):
     (["--vs-seed", "no/such/seed_baseline.py"], "--vs-seed no/such/seed_baseline.py does not exist"),
     (["--steps", "2"], "--steps must be more than the"),
     (["--encoding-mb", "-1"], "--encoding-mb must be 0"),
+    (["--quality", "--epochs", "0"], "--epochs must be at least 1"),
+    (["--quality", "--minutes", "1"], "--quality compares the notebook's settings with the tuned preset only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, needle):
     rc = main(["bench", "--corpus", str(small_text(tmp_path, 5_000)), *args])
@@ -130,3 +133,32 @@ def test_our_score_equals_the_baselines_final_eval(tmp_path):
     assert our_positions == positions == 12_800
     assert abs(got - expected) < 1e-5, (got, expected)
     assert ours.training  # scoring leaves the model as it found it
+
+
+def test_quality_trains_the_notebook_and_the_tuned_preset_and_reports_every_epoch(tmp_path, capsys):
+    out, kept = tmp_path / "quality.json", tmp_path / "kept"
+    rc = main(["bench", "--quality", "--corpus", str(small_text(tmp_path, 40_000)), "--epochs", "2", "--hidden", "16",
+               "--layers", "1", "--batch-size", "8", "--seq-length", "20", "--threads", "1", "--device", "cpu",
+               "--json", str(out), "--keep-sessions", str(kept)])
+    assert rc == 0
+    results = json.loads(out.read_text())
+    notebook, tuned = results["sides"]
+    per_epoch = 36_000 // (8 * 20)  # the first 90% of the text, in batches of 8x20
+    for side in (notebook, tuned):
+        assert side["steps_per_epoch"] == per_epoch and side["steps"] == 2 * per_epoch
+        assert [(p["epoch"], p["step"]) for p in side["curve"]] == [(1, per_epoch), (2, 2 * per_epoch)]
+        assert all(positive(p["val_loss"]) and p["val_loss"] < 4.0 for p in side["curve"])  # it learned
+        assert (side["config"]["hidden"], side["config"]["layers"]) == (16, 1)  # given: both sides
+        assert (kept / side["name"] / "config.json").is_file()
+    # each side is what the command line makes of its preset
+    assert (notebook["config"]["lr"], notebook["config"]["schedule"]) == (0.001, "constant")
+    assert all(tuned["config"][k] == v for k, v in BY_KEY["tuned"].values.items() if k not in ("hidden", "layers",
+                                                                                                 "batch_size", "seq_length"))
+    # not anna: the target is the notebook's own final loss, which the notebook reaches at its end at the latest
+    assert results["target"]["val_loss"] == notebook["final_val_loss"]
+    assert notebook["reached"] is not None and notebook["reached"]["step"] <= 2 * per_epoch
+    assert results["goals"] == [] and "for information" in results["warnings"][0]
+    table = capsys.readouterr().out
+    rows = [line.split() for line in table.splitlines()]
+    assert ["1", f"{notebook['curve'][0]['val_loss']:.4f}", f"{tuned['curve'][0]['val_loss']:.4f}"] in rows
+    assert ["2", f"{notebook['curve'][1]['val_loss']:.4f}", f"{tuned['curve'][1]['val_loss']:.4f}"] in rows

@@ -15,6 +15,7 @@ from workbench.cli.output import closing_lines
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.files import write_json_atomic
 from workbench.engine.lock import SessionLock
+from workbench.engine.presets import BY_KEY
 from workbench.engine.session import Session
 
 COMMANDS = ["train", "resume", "sample", "sessions", "open", "attach", "studio", "ps", "pause", "stop", "probe",
@@ -121,6 +122,25 @@ def test_a_headless_train_prints_its_closing_lines(tmp_path):
     tail = r.stderr.splitlines()[-4:]
     assert tail[0].startswith("session end (") and "finished at step 2" in tail[0], tail
     assert "workbench sample end" in tail[1] and "workbench resume end --steps 4" in tail[2], tail
+
+
+def config_of(*argv: str):
+    from workbench.cli.parser import build_parser
+    from workbench.cli.train import config_from_args
+
+    return config_from_args(build_parser().parse_args(["train", "--corpus", "anna", *argv]))
+
+
+def test_the_tuned_preset_sets_its_schedule_and_length_and_a_budget_given_wins():
+    tuned = BY_KEY["tuned"]
+    config = config_of("--preset", "tuned")
+    assert all(getattr(config, k) == v for k, v in tuned.values.items())
+    assert config.schedule == "cosine" and config.max_epochs == tuned.epochs  # the length it was tuned for
+    assert config_of("--preset", "tuned", "--steps", "50").max_epochs is None  # a budget given: only that
+    assert config_of("--preset", "tuned", "--epochs", "5").max_epochs == 5
+    assert config_of("--preset", "tuned", "--schedule", "constant", "--clip", "1").schedule == "constant"
+    notebook = config_of("--steps", "5")  # no preset: the notebook's, as always
+    assert (notebook.schedule, notebook.warmup_steps, notebook.clip, notebook.optimizer) == ("constant", 0, 5.0, "adam")
 
 
 def test_a_preset_sets_the_model_and_the_flags_given_still_win(tmp_path):

@@ -8,6 +8,7 @@ from textual.widgets import Input, Label, Static
 from tui_support import aio, wait_for
 
 from workbench.corpora import catalog
+from workbench.engine.presets import BY_KEY
 from workbench.engine.suggest import first_run
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.form_fields import LABEL_CELLS, NUMBER_FIELDS, form_words
@@ -48,6 +49,32 @@ async def test_the_preset_fits_the_machine_and_says_why(tmp_path, monkeypatch):
     async with app.run_test(size=(100, 30)) as pilot:
         form = await open_form(app, pilot)
         assert form.query_one("#preset").value == "notebook" and "2 GPUs" in shown(form, "#preset-why")
+
+
+@aio
+async def test_the_tuned_preset_fills_its_schedule_and_length_in_the_form(tmp_path, monkeypatch):
+    monkeypatch.setattr("workbench.engine.presets.visible_gpus", lambda: 0)
+    tuned = BY_KEY["tuned"]
+    app = WorkbenchApp(tmp_path / "sessions")
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(app, pilot)
+        assert form.query_one("#schedule").value == "constant" and form.query_one("#max_epochs", Input).value == ""
+        form.query_one("#preset").value = "tuned"
+        await pilot.pause()
+        assert form.query_one("#schedule").value == tuned.values["schedule"]
+        assert form.query_one("#warmup_steps", Input).value == str(tuned.values["warmup_steps"])
+        assert form.query_one("#max_epochs", Input).value == f"{tuned.epochs:g}"  # no budget was filled in
+        config = form.build_config()
+        assert config is not None and all(getattr(config, k) == v for k, v in tuned.values.items())
+        assert config.max_epochs == tuned.epochs
+        form.query_one("#max_epochs", Input).value = "3"
+        form.query_one("#preset").value = "notebook"
+        await pilot.pause()
+        notebook = form.build_config()  # every setting of the notebook's, none left from the tuned one
+        assert (notebook.schedule, notebook.warmup_steps, notebook.lr) == ("constant", 0, 0.001)
+        form.query_one("#preset").value = "tuned"
+        await pilot.pause()
+        assert form.query_one("#max_epochs", Input).value == "3"  # a budget typed in stays
 
 
 @aio

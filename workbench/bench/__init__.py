@@ -9,6 +9,7 @@ the reference baseline when it is given (`--vs-seed PATH` to `seed_baseline.py`)
     scaling.py     training speed of a group of processes (--nproc) against one
     contention.py  sharing the machine (--contention): beside a busy process, two sessions at once
     scoring.py     `workbench score`'s speed against the model's bare forward
+    quality.py     model quality (--quality): the notebook's settings against the tuned preset
     runs.py        the `workbench train` runs those start, and the speed they read back
     machine.py     what this machine is, for the report
     report.py      the goals and the printed tables
@@ -23,6 +24,10 @@ def run_bench(args: argparse.Namespace) -> int:
 
     apply_defaults(args)
     check_args(args)
+    if args.quality:
+        from workbench.bench.quality import run_quality_bench
+
+        return run_quality_bench(args)
     if args.tui:
         from workbench.bench.tui import run_tui_bench
 

@@ -146,15 +146,16 @@ def _add_optimisation_args(o: Any, d: TrainConfig) -> None:
     o.add_argument("--batch-size", type=int, default=None, help=f"rows per batch (default {d.batch_size})")
     o.add_argument("--seq-length", type=int, default=None, help=f"characters per row per step (default {d.seq_length})")
     o.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d.lr})")
-    o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
-    o.add_argument("--weight-decay", type=float, default=d.weight_decay, help="(default %(default)s)")
-    o.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
-                   help="constant, cosine (warmup then cosine to --min-lr-frac) or decay (char-rnn's per-epoch decay) (default %(default)s)")
-    o.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="cosine warmup steps (default %(default)s)")
-    o.add_argument("--min-lr-frac", type=float, default=d.min_lr_frac, help="cosine floor as a fraction of --lr (default %(default)s)")
+    # None as for the model's flags: a preset may set these too
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"(default {d.optimizer})")
+    o.add_argument("--weight-decay", type=float, default=None, help=f"(default {d.weight_decay})")
+    o.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help=f"constant, cosine (warmup then cosine to --min-lr-frac) or decay (char-rnn's per-epoch decay) (default {d.schedule})")
+    o.add_argument("--warmup-steps", type=int, default=None, help=f"cosine warmup steps (default {d.warmup_steps})")
+    o.add_argument("--min-lr-frac", type=float, default=None, help=f"cosine floor as a fraction of --lr (default {d.min_lr_frac})")
     o.add_argument("--decay-rate", type=float, default=d.decay_rate, help="decay schedule factor per epoch (default %(default)s)")
     o.add_argument("--decay-after", type=int, default=d.decay_after, help="decay schedule starts after this many epochs (default %(default)s)")
-    o.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clip, 0 for none (default %(default)s)")
+    o.add_argument("--clip", type=float, default=None, help=f"gradient-norm clip, 0 for none (default {d.clip})")
     o.add_argument("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
 
 

@@ -16,7 +16,7 @@ from workbench.cli.parser import sessions_dir
 from workbench.engine.budget import given, set_budget
 from workbench.engine.config import SampleSettings, TrainConfig
 from workbench.engine.launcher import launched_by_torchrun
-from workbench.engine.presets import BY_KEY, PRESET_FIELDS
+from workbench.engine.presets import preset_epochs, preset_fields
 from workbench.engine.tensorboard_log import logdir_setting
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import ACTIVE_STATES, Session
@@ -30,29 +30,19 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         temperature=args.sample_temperature,
         prime=args.prime if args.prime is not None else SampleSettings().prime,
     )
-    model = preset_settings(args)
+    preset = getattr(args, "preset", None)
+    model = preset_fields(preset, vars(args))
     return TrainConfig(
         corpus=args.corpus, encoding=args.encoding, keep_crlf=args.keep_crlf, val_frac=args.val_frac,
-        **model, optimizer=args.optimizer,
-        weight_decay=args.weight_decay, schedule=args.schedule, warmup_steps=args.warmup_steps,
-        min_lr_frac=args.min_lr_frac, decay_rate=args.decay_rate, decay_after=args.decay_after,
-        clip=args.clip, seed=args.seed, device=args.device, precision=args.precision, threads=args.threads,
+        **model, decay_rate=args.decay_rate, decay_after=args.decay_after, seed=args.seed, device=args.device, precision=args.precision, threads=args.threads,
         processes=args.nproc, dist_timeout=args.dist_timeout, max_restarts=args.max_restarts,
         tensorboard=logdir_setting(args.tensorboard),
         log_every=args.log_every, eval_every=args.eval_every, eval_batches=args.eval_batches,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, keep_last=args.keep_last,
         patience=args.patience, explosion_guard=not args.no_explosion_guard,
-        max_steps=args.steps, max_epochs=args.epochs, max_minutes=args.minutes, sample=sample,
+        max_steps=args.steps, max_epochs=preset_epochs(preset, epochs=args.epochs, steps=args.steps, minutes=args.minutes),
+        max_minutes=args.minutes, sample=sample,
     ).validate()
-
-
-def preset_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The model and optimisation fields: each flag given, else the --preset's value, else the
-    notebook's default (TrainConfig's)."""
-    preset = BY_KEY[args.preset].values if getattr(args, "preset", None) else {}
-    notebook = TrainConfig()
-    return {name: value if (value := getattr(args, name)) is not None else preset.get(name, getattr(notebook, name))
-            for name in PRESET_FIELDS}
 
 
 def cmd_train(args: argparse.Namespace) -> int:

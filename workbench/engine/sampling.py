@@ -1,7 +1,8 @@
 """Drawing text from a model: top-k, top-p and temperature, several samples in one batch,
-streamed as it is produced. On accelerators everything stays on the device and ids come
-back in chunks; on the CPU the network steps through fused cell calls (models/stepper.py)
-and a single stream picks its character in plain Python from the top candidates."""
+streamed as it is produced. The network steps through fused cell calls (models/stepper.py). On
+accelerators everything stays on the device and ids come back in chunks, each replayed as one
+CUDA graph on CUDA (engine/chunk_sampling.py); on the CPU a single stream picks its character
+in plain Python from the top candidates."""
 from __future__ import annotations
 
 import math
@@ -12,30 +13,14 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
+from workbench.engine.chunk_sampling import ChunkSampler, stream_in_chunks
 from workbench.engine.config import SampleSettings
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.sample_filter import filter_logits
 from workbench.models.int8 import Int8Stepper
 from workbench.models.stepper import CharStepper
 
-ACCELERATOR_CHUNK = 32  # characters per host copy on CUDA/MPS
-
-
-def filter_logits(logits: Tensor, top_k: int | None, top_p: float | None, temperature: float) -> Tensor:
-    """Logits (N, V) with everything outside the top-k / top-p set at -inf."""
-    logits = logits.float() / temperature
-    vocab = logits.shape[-1]
-    if top_k and top_k < vocab:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        # drop a token when the mass before it already reaches p (the first always stays)
-        drop_sorted = (torch.cumsum(probs, dim=-1) - probs) >= top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
 
 
 def sample_stream(
@@ -45,10 +30,11 @@ def sample_stream(
     *,
     num: int = 1,
     seed: int | None = None,
+    cuda_graph: bool = True,
 ) -> Iterator[list[str]]:
     """Yields, step after step, a list of `num` new strings (one per sample; one character
     each on the CPU, ACCELERATOR_CHUNK characters each on accelerators to avoid a sync per
-    character).
+    character; on CUDA each chunk is one graph replay unless `cuda_graph` is false).
     The prime is not repeated. The model is switched to eval mode for the duration."""
     device = next(model.parameters()).device
     prime_ids = torch.as_tensor(encode_text(settings.prime, vocab).astype("int64"), device=device)
@@ -65,7 +51,9 @@ def sample_stream(
             if device.type == "cpu":
                 yield from _stream_on_cpu(_stepper(model, hidden), logits, vocab, settings, seed)
             else:
-                yield from _stream_on_accelerator(model, hidden, logits, vocab, settings, seed)
+                graph = cuda_graph and device.type == "cuda"
+                sampler = ChunkSampler(CharStepper(model, hidden), logits, settings, seed, graph=graph)
+                yield from stream_in_chunks(sampler, vocab, settings.length)
     finally:
         model.train(was_training)
 
@@ -96,23 +84,6 @@ def _stream_on_cpu(stepper: CharStepper | Int8Stepper, logits: Tensor, vocab: li
         yield [vocab[i] for i in ids.tolist()]
         if produced < settings.length:
             logits = stepper.step(ids)
-
-
-def _stream_on_accelerator(model: "torch.nn.Module", hidden: tuple[Tensor, ...], logits: Tensor, vocab: list[str],
-                           settings: SampleSettings, seed: int) -> Iterator[list[str]]:
-    """Ids stay on the device and come back ACCELERATOR_CHUNK characters at a time: one host
-    sync per chunk, not per character."""
-    generator = torch.Generator(device=logits.device).manual_seed(seed)
-    pending: list[Tensor] = []
-    for produced in range(1, settings.length + 1):
-        ids = _draw(logits, settings, generator)
-        pending.append(ids)
-        if len(pending) >= ACCELERATOR_CHUNK or produced == settings.length:
-            block = torch.stack(pending, dim=1).tolist()
-            pending = []
-            yield ["".join(vocab[i] for i in row) for row in block]
-        if produced < settings.length:
-            logits, hidden = model.step(ids, hidden)
 
 
 def _draw(logits: Tensor, settings: SampleSettings, generator: torch.Generator) -> Tensor:

@@ -48,6 +48,7 @@ NUMBER_FIELDS = [
     Spec("lr", "learning rate", float),
     Spec("clip", "gradient clip (0 off)", float),
     Spec("seed", "seed", whole),
+    Spec("warmup_steps", "warmup steps (cosine)", whole),
     Spec("max_steps", "steps (blank: no limit)", whole, optional=True, flag="--steps"),
     Spec("max_epochs", "epochs (blank: no limit)", float, optional=True, flag="--epochs"),
     Spec("max_minutes", "minutes (blank: no limit)", float, optional=True, flag="--minutes"),
@@ -59,7 +60,7 @@ NUMBER_FIELDS = [
 SPECS = {s.name: s for s in NUMBER_FIELDS}
 SECTIONS = [
     ("Model", ["hidden", "layers", "dropout"]),
-    ("Optimisation", ["batch_size", "seq_length", "lr", "clip", "seed"]),
+    ("Optimisation", ["batch_size", "seq_length", "lr", "clip", "seed", "warmup_steps"]),
     ("Budget (the first reached ends the run)", ["max_steps", "max_epochs", "max_minutes"]),
     ("Monitoring", ["log_every", "eval_every", "checkpoint_every", "sample_every"]),
 ]

@@ -30,7 +30,7 @@ from workbench.tui.form_fields import (CHOICES, NUMBER_FIELDS, SECTIONS, SPECS, 
                                        form_words, path_problem, whole)
 from workbench.tui.messages import Created, CreateFailed, PathChecked
 from workbench.tui.modals.prompt import EngineCheck
-from workbench.engine.presets import BY_KEY, PRESETS, starting_preset
+from workbench.engine.presets import BY_KEY, PRESET_FIELDS, PRESETS, Preset, starting_preset
 from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen
 from workbench.tui.text import one_line
 from workbench.tui.widgets.key_footer import KeyFooter
@@ -73,6 +73,8 @@ class NewSessionScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         d = TrainConfig()
         start = {**{name: getattr(d, name) for name in SPECS}, **self.preset.values}
+        if self.preset.epochs is not None:
+            start["max_epochs"] = self.preset.epochs
         options, corpus = corpus_options()
         with VerticalScroll(id="form"):
             yield Static(Content.assemble(("New training session", "bold $text-accent"),
@@ -95,10 +97,11 @@ class NewSessionScreen(BaseScreen):
             for title, names in SECTIONS:
                 yield Static(title, classes="section")
                 for name in names:
+                    if name == "warmup_steps":  # the schedule's own setting, under it
+                        yield self._row("schedule", "schedule",
+                                        Select([(s, s) for s in SCHEDULES], value=start.get("schedule", d.schedule),
+                                               allow_blank=False, id="schedule", compact=True))
                     yield self._number_row(SPECS[name], start[name])
-                if title == "Optimisation":
-                    yield self._row("schedule", "schedule", Select([(s, s) for s in SCHEDULES], value=d.schedule,
-                                                                   allow_blank=False, id="schedule", compact=True))
             yield from self._hardware(d)
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
@@ -182,21 +185,34 @@ class NewSessionScreen(BaseScreen):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and event.value in BY_KEY:
-            for name, value in BY_KEY[event.value].values.items():
-                if name == "cell":
-                    self.query_one("#cell", Select).value = value
-                else:
-                    self.query_one(f"#{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
+            self._show_preset(BY_KEY[event.value])
             self.query_one("#preset-why").display = event.value == self.preset.key
         if event.select.id == "corpus":
             self.show_error("corpus", "")
         if event.select.id in CHOICES:
             self.show_error(event.select.id, "")
 
+    def _show_preset(self, preset: Preset) -> None:
+        """The preset's values in the fields the form has (the others, build_config takes from it),
+        the notebook's where it sets none; its length in the epochs field when no budget is filled in."""
+        notebook = TrainConfig()
+        for name in PRESET_FIELDS:
+            value = preset.values.get(name, getattr(notebook, name))
+            if name in CHOICES:
+                self.query_one(f"#{name}", Select).value = value
+            elif name in SPECS:
+                self.query_one(f"#{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
+        budget = [self.query_one(f"#{name}", Input) for name in ("max_steps", "max_epochs", "max_minutes")]
+        if preset.epochs is not None and not any(field.value.strip() for field in budget):
+            budget[1].value = f"{preset.epochs:g}"
+
     def build_config(self) -> TrainConfig | None:
         """The config the form describes, or None (with the reasons shown on the fields)."""
         ok = True
-        values: dict[str, Any] = {}
+        # What the chosen preset sets that the form has no field for (the optimizer, the cosine floor)
+        preset = BY_KEY.get(str(self.query_one("#preset", Select).value))
+        values: dict[str, Any] = {k: v for k, v in (preset.values if preset else {}).items()
+                                  if k not in SPECS and k not in CHOICES}
         for spec in NUMBER_FIELDS:
             field_input = self.query_one(f"#{spec.name}", Input)
             result = field_input.validate(field_input.value)
