@@ -135,3 +135,17 @@ def check_sampling_path(model, vocab: list[str], stepper_of) -> None:
         for t in range(len(ids) - 1):
             row = (logits[0] if t == 0 else stepper.step_one(ids[t])).float()
             assert row[ids[t + 1]] >= torch.topk(row, k).values[-1], (k, t, text)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether a process has exited: no such pid, or a zombie nobody has reaped yet (no init
+    reaps them in some containers)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -2,6 +2,10 @@
 script), fails in one line on bad input, and scores validation loss exactly as the baseline."""
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,7 @@ import torch
 from workbench.cli import main
 from workbench.engine.presets import BY_KEY
 
-from support import small_text
+from support import process_gone, small_text, wait_until
 
 BASELINE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "seed_baseline.py"
 # --threads 1: a tiny model on two threads spends its time in thread hand-offs, and badly so
@@ -162,3 +166,23 @@ def test_quality_trains_the_notebook_and_the_tuned_preset_and_reports_every_epoc
     rows = [line.split() for line in table.splitlines()]
     assert ["1", f"{notebook['curve'][0]['val_loss']:.4f}", f"{tuned['curve'][0]['val_loss']:.4f}"] in rows
     assert ["2", f"{notebook['curve'][1]['val_loss']:.4f}", f"{tuned['curve'][1]['val_loss']:.4f}"] in rows
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's (prctl)")
+def test_a_killed_quality_bench_leaves_no_trainer_behind(tmp_path):
+    kept = tmp_path / "kept"
+    bench = subprocess.Popen([sys.executable, "-m", "workbench", "bench", "--quality", "--corpus",
+                              str(small_text(tmp_path, 40_000)), "--epochs", "500", "--hidden", "16", "--layers", "1",
+                              "--batch-size", "8", "--seq-length", "20", "--threads", "1", "--device", "cpu",
+                              "--keep-sessions", str(kept)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status = kept / "notebook" / "status.json"
+    try:
+        state = wait_until(lambda: status.is_file() and json.loads(status.read_text() or "{}").get("pid")
+                           and json.loads(status.read_text()), "the notebook's side to train", 120)
+        os.kill(bench.pid, signal.SIGKILL)  # no chance to clean up: the kernel tells the trainer
+        bench.wait()
+        wait_until(lambda: process_gone(state["pid"]), "the trainer to end with the bench", 120)
+    finally:
+        bench.kill()
+    final = json.loads(status.read_text())
+    assert final["state"] == "stopped" and final["pid"] is None  # it saved and stopped: resumable

@@ -19,7 +19,7 @@ from workbench.engine.session import parse_lines
 from workbench.engine.lock import SessionLock
 from workbench.engine.session import Session, read_jsonl
 
-from support import wait_until, TINY, make_session, run_cli, small_text, run_trainer
+from support import process_gone, wait_until, TINY, make_session, run_cli, small_text, run_trainer
 
 BACKGROUND = [*TINY, "--threads", "1", "--checkpoint-every", "0"]
 
@@ -33,16 +33,6 @@ def _wait(predicate, what, timeout=20.0):
     return wait_until(predicate, what, timeout)
 
 
-def _gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:  # a zombie nobody has reaped yet (no init in some containers) is gone too
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def _status(session):
@@ -95,7 +85,7 @@ def test_detach_pause_resume_attach_stop(tmp_path, env):
     finally:
         viewer.kill()
     assert viewer.returncode == 0 and "detached; training continues" in out, (out, err)
-    assert not _gone(pid) and _status(session)["state"] == "running"
+    assert not process_gone(pid) and _status(session)["state"] == "running"
 
     r = run_cli("stop", "bg", env=env)
     assert r.returncode == 0, r.stderr
@@ -105,7 +95,7 @@ def test_detach_pause_resume_attach_stop(tmp_path, env):
     from workbench.engine.checkpoint import load_checkpoint
 
     assert load_checkpoint(session.checkpoint_path("latest"))["step"] == status["step"]
-    _wait(lambda: _gone(pid), "the trainer process to exit", timeout=10)
+    _wait(lambda: process_gone(pid), "the trainer process to exit", timeout=10)
     assert not socket_path(session).exists()
     assert json.loads(run_cli("ps", "--json", env=env).stdout) == []
 
@@ -117,7 +107,7 @@ def test_a_killed_trainer_shows_as_failed_and_resumes(tmp_path, env):
     session, pid = _detach(tmp_path, env, "k", "--checkpoint-every", "10")
     _wait(lambda: (_status(session).get("checkpoint_step") or 0) >= 20, "two checkpoints")
     os.kill(pid, signal.SIGKILL)
-    _wait(lambda: _gone(pid), "the killed trainer to go", timeout=10)
+    _wait(lambda: process_gone(pid), "the killed trainer to go", timeout=10)
 
     assert json.loads(run_cli("ps", "--json", env=env).stdout) == []
     [row] = json.loads(run_cli("ps", "--all", "--json", env=env).stdout)

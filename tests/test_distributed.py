@@ -14,7 +14,7 @@ import torch
 from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.session import Session, read_jsonl
 
-from support import run_cli, small_text, wait_until
+from support import process_gone, run_cli, small_text, wait_until
 
 GROUP = ["--hidden", "32", "--layers", "2", "--batch-size", "8", "--seq-length", "20", "--log-every", "5",
          "--eval-every", "10", "--checkpoint-every", "10", "--sample-every", "0", "--device", "cpu"]
@@ -106,16 +106,6 @@ def _detach(tmp_path, name, *extra):
     return session
 
 
-def _gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def test_commands_reach_every_process_of_a_detached_group(tmp_path):
@@ -136,7 +126,7 @@ def test_commands_reach_every_process_of_a_detached_group(tmp_path):
     status = session.read_status()
     assert status["state"] == "stopped" and status["checkpoint_step"] == status["step"]
     assert load_checkpoint(session.checkpoint_path("latest"))["step"] == status["step"]
-    wait_until(lambda: all(_gone(pid) for pid in pids), "every process of the group to exit", 60)
+    wait_until(lambda: all(process_gone(pid) for pid in pids), "every process of the group to exit", 60)
 
 
 def test_a_killed_process_ends_the_group_and_the_session_says_which(tmp_path):
@@ -145,7 +135,7 @@ def test_a_killed_process_ends_the_group_and_the_session_says_which(tmp_path):
     pids = session.read_status()["rank_pids"]
     supervisor = session.read_status()["supervisor_pid"]
     os.kill(pids[1], signal.SIGKILL)
-    wait_until(lambda: all(_gone(pid) for pid in (*pids, supervisor)), "every process to exit", 90)
+    wait_until(lambda: all(process_gone(pid) for pid in (*pids, supervisor)), "every process to exit", 90)
     status = session.live_status()
     assert status["state"] == "failed"
     assert f"rank 1 (process {pids[1]}) was killed by SIGKILL" in status["error"]
@@ -189,7 +179,7 @@ def test_a_signal_to_the_launcher_stops_every_process_at_one_step_with_a_checkpo
     saved = load_checkpoint(session.checkpoint_path("latest"))
     assert saved["step"] == status["step"] == status["checkpoint_step"] and len(saved["rng_ranks"]) == 2
     assert out.count("stopped at step") == 1 and err.count("SIGTERM received") == 1  # rank 0 speaks for all
-    wait_until(lambda: all(_gone(pid) for pid in pids), "every process of the group to exit", 60)
+    wait_until(lambda: all(process_gone(pid) for pid in pids), "every process of the group to exit", 60)
 
 
 def test_two_machines_need_no_shared_folder(tmp_path):
@@ -212,3 +202,27 @@ def test_two_machines_need_no_shared_folder(tmp_path):
     session = Session(tmp_path / "machine0" / "sessions" / "multi")
     status = session.read_status()
     assert status["state"] == "finished" and status["step"] == 20 and status["shape"] == "2 x cpu, gloo"
+
+
+class _Failure:
+    """What torchrun reports of a process that failed: its pid, exit code and a timestamp."""
+
+    def __init__(self, pid, exitcode, timestamp, message=""):
+        self.pid, self.exitcode, self.timestamp, self.message = pid, exitcode, timestamp, message
+
+
+def test_the_post_mortem_names_the_killed_process_even_when_rank_0_is_stamped_first(monkeypatch):
+    from workbench.engine.distributed import peer_died
+    from workbench.engine.group import culprit
+
+    # torchrun stamps rank 0 with the second of its error file, the killed rank with the
+    # second it noticed: the death rank 0 saw can sort after rank 0's own failure.
+    failures = {0: _Failure(100, 1, 1000), 1: _Failure(101, -signal.SIGKILL, 1001)}
+    closed = RuntimeError("[../gloo/transport/tcp/pair.cc:598] Connection closed by peer [127.0.0.1]:4242")
+    assert peer_died(closed) and not peer_died(RuntimeError("Timed out waiting 30000ms for recv operation"))
+    status = {"state": "failed", "lost_peer": True, "peer_died": True, "rank_pids": [100, 101]}
+    assert culprit(failures, status) == "rank 1 (process 101) was killed by SIGKILL"
+    # the same exits after rank 0 timed out waiting: the other hung and torchrun ended it
+    monkeypatch.setenv("WORKBENCH_DIST_TIMEOUT", "30")
+    hung = culprit(failures, {**status, "peer_died": False})
+    assert hung == "rank 1 (process 101) stopped answering (the others waited 30 s for it, then torchrun ended it)"

@@ -4,8 +4,11 @@ the trainer's own timing of its steps in metrics.jsonl."""
 from __future__ import annotations
 
 import argparse
+import ctypes
+import signal
 import statistics
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -51,12 +54,20 @@ class Run:
         self._out.close()
 
 
+def _end_with_the_bench() -> None:
+    """In the run's process before it starts (Linux): a SIGTERM when the bench dies, however it
+    dies, so that a killed bench leaves no trainer behind (the trainer saves and stops on it)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
 def start_run(argv: list[str], folder: Path, name: str, tmp: Path) -> Run:
     log = tmp / f"{name}.log"
     out = open(log, "wb")  # noqa: SIM115 - closed by Run.wait or Run.stop
     command = python_command("workbench.cli:main", ["train", *argv, "--session", name, "--headless",
                                                     "--sessions-dir", str(folder)])
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=tmp,
+                               preexec_fn=_end_with_the_bench if sys.platform == "linux" else None)
     return Run(name, Session(folder / name), process, log, out)
 
 

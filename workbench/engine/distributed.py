@@ -145,9 +145,15 @@ class World:
         return (f"lost contact with another process of the group {when} (it died, hung or stopped answering "
                 f"for {seconds:g} s: {short_error(exc)})")
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """Tear the group down; `finished` when this process ended its run normally, as every
+        rank does at the same agreed step: they meet once more first, so that none closes its
+        connections while another still has one in flight (gloo aborts a process whose peer
+        hangs up under it)."""
         if self.distributed and dist.is_initialized():
             try:
+                if finished:
+                    dist.barrier()
                 dist.destroy_process_group()
             except Exception:  # noqa: BLE001 - a broken group cannot always be torn down
                 pass
@@ -190,6 +196,14 @@ def lost_contact(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(word in text for word in (
         "Connection closed by peer", "Connection reset by peer", "Timed out", "timed out", "Broken pipe",
         "gloo", "NCCL", "ProcessGroup"))
+
+
+def peer_died(exc: BaseException) -> bool:
+    """Whether a lost contact was another process's end of the connection closing (it died),
+    rather than a wait that timed out (it hung, or is too slow): the group's post-mortem
+    (engine/group.py) names a killed process only when its death is what rank 0 saw."""
+    text = str(exc)
+    return any(word in text for word in ("Connection closed by peer", "Connection reset by peer", "Broken pipe"))
 
 
 def short_error(exc: BaseException) -> str:

@@ -120,21 +120,26 @@ def post_mortem(session: Session, failures: dict[int, Any], started: float) -> N
         return
     try:
         session.write_status(state="failed", pid=None, error=f"{what} at step {step}; every process of the group "
-                             f"has exited; {kept}", finished=time.time(), step=checkpoint or 0, lost_peer=False)
+                             f"has exited; {kept}", finished=time.time(), step=checkpoint or 0, lost_peer=False,
+                             peer_died=False)
     finally:
         lock.release()
 
 
 def culprit(failures: dict[int, Any], status: dict[str, Any]) -> str | None:
-    """Which process brought the group down: the first to fail when a signal killed it; else,
+    """Which process brought the group down: the first to fail when a signal killed it, or the
+    first a signal killed when rank 0 saw a connection close; else,
     when rank 0 lost contact, those that had not ended when it gave up on them (they hung, and
     torchrun ended them later); else the first that failed, unless rank 0 said why already."""
     ordered = sorted(failures.items(), key=lambda item: getattr(item[1], "timestamp", 0))
     if not ordered:
         return None
-    code = int(getattr(ordered[0][1], "exitcode", 0))
-    if code < 0 and -code != signal.SIGTERM:
-        return describe_failure(*ordered[0])
+    killed = [item for item in ordered if int(getattr(item[1], "exitcode", 0)) < 0
+              and -int(getattr(item[1], "exitcode", 0)) != signal.SIGTERM]
+    # torchrun stamps a killed process with the second it noticed, rank 0 with the second of
+    # its error, so rank 0 can sort first although the other's death is what it saw.
+    if killed and (killed[0] is ordered[0] or status.get("peer_died")):
+        return describe_failure(*killed[0])
     pids = status.get("rank_pids") or []
     later = [rank for rank, f in ordered[1:] if int(getattr(f, "exitcode", 0)) < 0]
     hung = sorted(set(later) | {rank for rank in range(len(pids)) if rank not in failures})

@@ -105,10 +105,12 @@ def train_in_world(session_of: Callable[[World], Session], **options: Any) -> in
     the group torn down after. `session_of(world)` opens the session on rank 0 (the others
     only know its name: its folder may not be on their machine)."""
     world = join_world()
+    code = 1
     try:
-        return train_here(session_of(world), world=world, **options)
+        code = train_here(session_of(world), world=world, **options)
+        return code
     finally:
-        world.close()
+        world.close(finished=code == 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ FIELDS: dict[str, tuple[type, ...]] = {
     **{name: _TEXT for name in ("error", "reason", "device", "shape", "control_socket")},
     "rank_pids": (list, type(None)),
     "lost_peer": (bool, type(None)),
+    "peer_died": (bool, type(None)),
 }
 DAMAGED = "damaged"
 """Key of the note read_status adds when it had to leave fields out (never written back)."""

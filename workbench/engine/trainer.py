@@ -29,7 +29,7 @@ from workbench.engine.config import SampleSettings, TrainConfig, check_learning_
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.corpus.load import Corpus
 from workbench.engine.device import describe_device
-from workbench.engine.distributed import World, group_status, lost_contact
+from workbench.engine.distributed import World, group_status, lost_contact, peer_died
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.evaluation import validation_loss
 from workbench.engine.guards import TrainingFailed, check_loss, describe_crash
@@ -139,10 +139,10 @@ class Trainer:
             except TrainingFailed as exc:
                 return self._fail(str(exc))
             except Exception as exc:  # out of memory, disk full, a bug: keep the session sane
-                cause = (self.world.lost_message(exc, f"at step {self.progress.step}")
-                         if self.world.distributed and lost_contact(exc) else
+                lost = self.world.distributed and lost_contact(exc)
+                cause = (self.world.lost_message(exc, f"at step {self.progress.step}") if lost else
                          describe_crash(exc, self.session, self.progress.step))
-                return self._fail(f"{cause}; {self._what_is_kept()}", cause=cause)
+                return self._fail(f"{cause}; {self._what_is_kept()}", cause=cause, peer_died=lost and peer_died(exc))
             except KeyboardInterrupt:  # a second signal: no more waiting, but say what is on disk
                 self._abandon()
                 raise
@@ -435,15 +435,15 @@ class Trainer:
             return "no checkpoint had been written yet"
         return f"the last good checkpoint (step {self.checkpoint_step}) is kept"
 
-    def _fail(self, message: str, cause: str | None = None) -> ev.Event:
-        """The run failed: `message` for the user; `cause` (without what rank 0 keeps) is what
-        another rank tells rank 0 of its own failure."""
+    def _fail(self, message: str, cause: str | None = None, peer_died: bool = False) -> ev.Event:
+        """The run failed: `message` for the user; `cause` (without what rank 0 keeps) is what another
+        rank tells rank 0 of its own failure; `peer_died`: the group broke as a peer's connection closed."""
         self.state = "failed"
         self.world.report_error(cause or message)
         with contextlib.suppress(OSError):  # a full disk: viewers see the lock released and report a failure
             self._out.flush()
             self._out.status(state="failed", step=self.checkpoint_step or 0, error=message, pid=None,
-                         finished=time.time(), lost_peer=message.startswith("lost contact"))
+                         finished=time.time(), lost_peer=message.startswith("lost contact"), peer_died=peer_died)
         event = ev.Failed(step=self.progress.step, error=message)
         self._out.emit(event)
         return event
