@@ -40,8 +40,9 @@ PRESETS = [
            default_on="gpu"),
     # The notebook's network and batches, trained harder: 3x the rate with 100 warm-up steps and a
     # cosine to 0.1x over the run, dropout 0.3. Measured 2026-12-02 on anna for 20 epochs (the
-    # project's 2-core Xeon): 1.1279 nats, where the notebook's settings reach 1.2958; dropout 0.5
-    # at the same rate was 0.05 behind at epoch 7; dropout 0.2 led to epoch 11 and ended at 1.1408.
+    # project's 2-core Xeon): 1.1279 nats; dropout 0.5 at the same rate was 0.05 behind at epoch 7;
+    # dropout 0.2 led to epoch 11 and ended at 1.1408. `bench --quality` on the AMD EPYC the same
+    # day: 1.1431 against the notebook's settings' 1.2066 (the README's table).
     Preset("tuned", "tuned: the notebook's 512x2, lr 0.003 cosine",
            dict(cell="lstm", hidden=512, layers=2, dropout=0.3, batch_size=128, seq_length=100, lr=0.003,
                 schedule="cosine", warmup_steps=100, min_lr_frac=0.1),
