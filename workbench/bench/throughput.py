@@ -24,6 +24,7 @@ LF, nothing stripped), so both train on identical characters.
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -69,7 +70,7 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
         say(f"ours: sampling {args.sample_chars:,} chars")
         ours.update(measure_sampling(model, corpus.vocab, args.sample_chars, args.sample_batch))
         say("ours: the floor of one stream (the products alone)")
-        ours.update(floor_figures(model, ours["sample_chars_per_sec"]))
+        ours.update(floor_figures(model, functools.partial(one_stream_rate, model, corpus.vocab, args.sample_chars)))
         say(f"ours: scoring {SCORE_CHARS:,} chars (workbench score) and the model's forward alone")
         ours.update(measure_scoring(model, corpus))
         del model
@@ -215,34 +216,47 @@ def _estimate_seconds(trainer: Any, config: Any, device: Any) -> float:
     return time.perf_counter() - t0
 
 
+def _time_stream(model: Any, vocab: list[str], chars: int, num: int, graph: bool = True) -> tuple[int, float, str]:
+    """`chars` characters in all as `num` streams after a short warm-up: characters made,
+    seconds, and the first stream's text (with its prime)."""
+    from workbench.engine.config import SampleSettings
+    from workbench.engine.sampling import sample_stream
+
+    prime = SAMPLE_PRIME if all(ch in set(vocab) for ch in SAMPLE_PRIME) else vocab[0]
+    length = max(1, chars // num)
+    warm = SampleSettings(length=min(length, 50), top_k=SAMPLE_TOP_K, prime=prime)
+    for _ in sample_stream(model, vocab, warm, num=num, seed=0, cuda_graph=graph):
+        pass
+    settings = SampleSettings(length=length, top_k=SAMPLE_TOP_K, prime=prime)
+    produced, pieces = 0, []
+    t0 = time.perf_counter()
+    for piece in sample_stream(model, vocab, settings, num=num, seed=1, cuda_graph=graph):
+        produced += sum(len(p) for p in piece)
+        pieces.append(piece[0])
+    seconds = time.perf_counter() - t0  # each piece reaches the host: no sync is missing
+    return produced, seconds, (prime + "".join(pieces))[:300]
+
+
+def one_stream_rate(model: Any, vocab: list[str], chars: int) -> float:
+    """Chars/s of one sampling stream, as `measure_sampling` times it."""
+    produced, seconds, _ = _time_stream(model, vocab, chars, 1)
+    return produced / seconds
+
+
 def measure_sampling(model: Any, vocab: list[str], chars: int, batch: int = SAMPLE_BATCH) -> dict[str, Any]:
     """One stream of `chars` characters (the figure compared with the baseline, which draws
     one sample), then the same number of characters as `batch` streams in one batch
     (`workbench sample --num`), for what a batch costs. On CUDA also one stream without the
     CUDA graph (engine/chunk_sampling.py), for what the graph gains."""
-    from workbench.engine.config import SampleSettings
-    from workbench.engine.sampling import sample_stream
-
-    prime = SAMPLE_PRIME if all(ch in set(vocab) for ch in SAMPLE_PRIME) else vocab[0]
     figures: dict[str, Any] = {}
     runs = [(1, "sample", True), (batch, "sample_batch", True)]
     if next(model.parameters()).device.type == "cuda":
         runs.append((1, "sample_eager", False))
     for num, key, graph in runs:
-        length = max(1, chars // num)
-        warm = SampleSettings(length=min(length, 50), top_k=SAMPLE_TOP_K, prime=prime)
-        for _ in sample_stream(model, vocab, warm, num=num, seed=0, cuda_graph=graph):
-            pass
-        settings = SampleSettings(length=length, top_k=SAMPLE_TOP_K, prime=prime)
-        produced, pieces = 0, []
-        t0 = time.perf_counter()
-        for piece in sample_stream(model, vocab, settings, num=num, seed=1, cuda_graph=graph):
-            produced += sum(len(p) for p in piece)
-            pieces.append(piece[0])
-        seconds = time.perf_counter() - t0  # each piece reaches the host: no sync is missing
+        produced, seconds, text = _time_stream(model, vocab, chars, num, graph)
         figures.update({f"{key}_chars": produced, f"{key}_seconds": seconds, f"{key}_chars_per_sec": produced / seconds})
         if key == "sample":
-            figures["sample_text"] = (prime + "".join(pieces))[:300]
+            figures["sample_text"] = text
     figures["sample_batch_num"] = batch
     if "sample_eager_chars_per_sec" in figures:
         figures["sample_graph_vs_eager"] = figures["sample_chars_per_sec"] / figures["sample_eager_chars_per_sec"]
