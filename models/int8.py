@@ -60,8 +60,35 @@ def quantize_int8(model: "torch.nn.Module") -> dict[str, Packed]:
     return packed
 
 
+class Int8Product:
+    """`out = base + matrix @ vector` for one stream (models/one_stream.py) with an int8 matrix:
+    the fp32 vector copied into a preallocated bf16 row (zero-padded to the matrix's width),
+    torch's int8 product, and the bias added into `out` in fp32."""
+
+    layout = "int8, row-major"
+
+    def __init__(self, packed: Packed, base: Tensor, vector: Tensor, out: Tensor) -> None:
+        self.packed = packed
+        self.matrix_bytes = packed.weight.numel() + packed.scales.numel() * packed.scales.element_size()
+        self.row = torch.zeros(1, packed.weight.shape[1], dtype=torch.bfloat16, device=vector.device)
+        self.row_part, self.vector, self.base, self.out = self.row[0, : vector.shape[0]], vector, base, out
+
+    def run(self) -> Tensor:
+        self.row_part.copy_(self.vector)
+        product = torch._weight_int8pack_mm(self.row, self.packed.weight, self.packed.scales)
+        return torch.add(self.base, product[0], out=self.out)
+
+
+def stacked(parts: list[Packed], rows: list[Tensor]) -> Packed:
+    """Packed matrices stacked by rows, each taking the rows `rows[i]` of `parts[i]` in that
+    order (int8 rows keep their own scales, so stacking is exact)."""
+    return Packed(torch.cat([p.weight[r] for p, r in zip(parts, rows)]).contiguous(),
+                  torch.cat([p.scales[r] for p, r in zip(parts, rows)]).contiguous())
+
+
 class Int8Stepper:
-    """An LSTM char-RNN advanced one character per call with int8 weights (CPU). State and
+    """N streams of an LSTM char-RNN advanced one character per call with int8 weights (CPU;
+    one stream steps in models/one_stream.py with `Int8Product`). State and
     gate arithmetic are fp32; each product reads int8 weights with bf16 activations. Layer 0's
     input product of a one-hot is a row lookup, as in `CharStepper`, from the rounded weights."""
 
@@ -96,7 +123,3 @@ class Int8Stepper:
         for layer in range(1, self.layers):
             x = self._cell(layer, self.packed[layer][0].times(x).float().add_(self.bias[layer]))
         return self.fc.times(x).float().add_(self.fc_b)
-
-    def step_one(self, char: int) -> Tensor:
-        """A single stream: character id -> logits (V,)."""
-        return self.step(torch.tensor([char]))[0]

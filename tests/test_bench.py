@@ -63,12 +63,13 @@ def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
                                                      "sample_vs_floor", "fixed_time_val_loss", "encoding_mb_per_s"}
     table = capsys.readouterr().out
     for text in ("training chars/s vs baseline excl. its validation", "sampling chars/s", ">= 20x", "val loss after",
-                 "8 samples in one batch", "the floor of one stream", ">= 0.85x"):
+                 "8 samples in one batch", "the floor of one stream", "the floor as stored", ">= 0.85x"):
         assert text in table
     ours = results["ours"]
     assert ours["sample_chars"] == 50 and ours["sample_batch_num"] == 8 and ours["sample_batch_chars"] == 8 * (50 // 8)
     assert positive(ours["sample_batch_chars_per_sec"])
     assert positive(ours["sample_floor_chars_per_sec"]) and ours["sample_floor_weight_bytes"] > 0
+    assert positive(ours["sample_floor_as_stored_chars_per_sec"]) and 2 * ours["sample_floor_calls"] == ours["sample_floor_as_stored_calls"]
     # ours at its best over the floor's alternating rounds, against the floor's best
     assert positive(ours["sample_best_chars_per_sec"]) and ours["sample_floor_rounds"] == 3
     assert ours["sample_vs_floor"] == pytest.approx(ours["sample_best_chars_per_sec"] / ours["sample_floor_chars_per_sec"])
@@ -190,21 +191,47 @@ def test_a_killed_quality_bench_leaves_no_trainer_behind(tmp_path):
     assert final["state"] == "stopped" and final["pid"] is None  # it saved and stopped: resumable
 
 
-def test_the_floor_and_ours_are_timed_in_alternating_rounds_and_each_keeps_its_best(monkeypatch):
+def test_the_floors_and_ours_are_timed_in_alternating_rounds_and_each_keeps_its_best(monkeypatch):
     import workbench.bench.sampling_floor as sampling_floor
     from workbench.models.charrnn import CharRNN, ModelConfig
 
     calls = []
-    floors = iter([0.004, 0.002, 0.003])  # seconds a character: its best is 500 chars/s
-    monkeypatch.setattr(sampling_floor, "floor_seconds_per_char",
-                        lambda model, rounds: calls.append("floor") or next(floors))
+    floors = {"ours": iter([0.004, 0.002, 0.003]), "stored": iter([0.005, 0.004, 0.008])}  # seconds a char
+
+    def floor(model, rounds, how):
+        calls.append(how)
+        return next(floors[how])
+
+    monkeypatch.setattr(sampling_floor, "floor_seconds_per_char", floor)
     rates = iter([100.0, 300.0, 200.0])
 
     def ours():
-        calls.append("ours")
+        calls.append("sampler")
         return next(rates)
 
     figures = sampling_floor.floor_figures(CharRNN(ModelConfig(10, "lstm", 8, 2, 0.0)), ours)
-    assert calls == ["ours", "floor"] * 3
+    assert calls == ["sampler", "ours", "stored"] * 3
     assert figures["sample_best_chars_per_sec"] == 300.0 and figures["sample_floor_chars_per_sec"] == pytest.approx(500.0)
     assert figures["sample_vs_floor"] == pytest.approx(0.6)
+    assert figures["sample_floor_as_stored_chars_per_sec"] == pytest.approx(250.0)
+    assert figures["sample_vs_floor_as_stored"] == pytest.approx(1.2)
+    # 2 layers: 4 products as stored, 2 stacked calls, and the bytes of every weight the products read
+    assert figures["sample_floor_as_stored_calls"] == 4 and figures["sample_floor_calls"] == 2
+    assert figures["sample_floor_weight_bytes"] == 4 * (2 * 32 * 8 + 32 * 8 + 10 * 8)
+
+
+def test_both_floors_time_the_same_products(monkeypatch):
+    """The stacked calls are the stored products regrouped: the same weights, the same results."""
+    import workbench.bench.sampling_floor as sampling_floor
+    from workbench.models.charrnn import CharRNN, ModelConfig
+    from workbench.models.one_stream import OneStream
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(12, "lstm", 8, 3, 0.0)).eval()
+    stream = OneStream(model, model.init_hidden(1))
+    stored = sampling_floor._as_stored(model)
+    assert len(stored) == 6 and len(sampling_floor._as_ours(model)) == 3
+    stored_bytes = sum(call.args[0].numel() * 4 for call in stored)
+    assert sum(p.matrix_bytes for p in stream.products) == stored_bytes
+    assert sampling_floor.floor_seconds_per_char(model, chars=5, rounds=1) > 0
+    assert sampling_floor.floor_seconds_per_char(model, chars=5, rounds=1, how="stored") > 0

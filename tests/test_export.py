@@ -12,7 +12,6 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
 
 from workbench.cli import main
 from workbench.engine.config import TrainConfig

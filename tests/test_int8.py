@@ -7,6 +7,7 @@ import torch
 
 from workbench.engine.quantized import int8_copy
 from workbench.models.int8 import Int8Stepper
+from workbench.models.one_stream import OneStream
 
 from support import check_sampling_path, make_session, run_cli, run_trainer, sharp_model, small_text
 
@@ -30,20 +31,26 @@ def test_the_weights_are_rounded_to_int8_rows_and_the_original_is_untouched(mode
         assert ((rounded - original).abs() <= step / 2 + 1e-6).all()  # ... to the nearest of 255 levels a row
 
 
-def test_the_int8_step_is_the_rounded_model(models):
+def test_the_int8_steps_are_the_rounded_model(models):
+    """One stream (stacked int8 products, models/one_stream.py) and several (Int8Stepper)."""
     _, int8 = models
     ids = torch.tensor([1, 4, 2, 9, 0, 3, 3, 7])
     with torch.no_grad():
         logits, _ = int8(ids.unsqueeze(0), int8.init_hidden(1))
-    stepper = Int8Stepper(int8, int8.int8, int8.init_hidden(1))
-    stepped = torch.stack([stepper.step_one(int(i)) for i in ids])
+    one = OneStream(int8, int8.init_hidden(1), int8.int8)
+    assert {p.layout for p in one.products} == {"int8, row-major"}
+    stepped = torch.stack([one.step_one(int(i)).clone() for i in ids])
+    streams = Int8Stepper(int8, int8.int8, int8.init_hidden(3))
+    batch = torch.stack([streams.step(torch.full((3,), int(i))) for i in ids])  # (chars, 3, V)
     # the same weights; only the activations go through bf16 in the int8 products
-    assert torch.allclose(stepped, logits[0], atol=0.05 * logits.abs().max().item()), (stepped - logits[0]).abs().max()
+    tolerance = 0.05 * logits.abs().max().item()
+    assert torch.allclose(stepped, logits[0], atol=tolerance), (stepped - logits[0]).abs().max()
+    assert torch.allclose(batch, logits[0].unsqueeze(1).expand(-1, 3, -1), atol=tolerance)
 
 
 def test_int8_sampling_is_deterministic_and_keeps_to_top_k(models):
     _, int8 = models
-    check_sampling_path(int8, VOCAB, lambda hidden: Int8Stepper(int8, int8.int8, hidden))
+    check_sampling_path(int8, VOCAB, lambda hidden: OneStream(int8, hidden, int8.int8))
 
 
 @pytest.fixture(scope="module")

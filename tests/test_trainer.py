@@ -1,5 +1,4 @@
 import json
-import math
 import threading
 import time
 from dataclasses import replace

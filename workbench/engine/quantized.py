@@ -12,8 +12,8 @@ import torch
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
-from workbench.models.int8 import Int8Stepper, quantize_int8
-from workbench.models.stepper import CharStepper
+from workbench.models.int8 import quantize_int8
+from workbench.models.one_stream import OneStream
 
 QUANTIZE = ("int8",)
 COST_CHARS = 10_000
@@ -46,8 +46,8 @@ def int8_cost(session: Session, fp32: "torch.nn.Module", int8: "torch.nn.Module"
     "why") when the session's text is not at hand to take its validation part from."""
     figures: dict[str, Any] = {"rate_fp32": 0.0, "rate_int8": 0.0}
     for _ in range(2):  # alternated, the best of two each: a moment's load hits both alike
-        figures["rate_fp32"] = max(figures["rate_fp32"], _rate(CharStepper, fp32, None))
-        figures["rate_int8"] = max(figures["rate_int8"], _rate(Int8Stepper, int8, int8.int8))
+        figures["rate_fp32"] = max(figures["rate_fp32"], _rate(fp32, None))
+        figures["rate_int8"] = max(figures["rate_int8"], _rate(int8, int8.int8))
     text, why = _validation_start(session, vocab)
     figures.update(bits_fp32=None, bits_int8=None, chars=0, why=why)
     if text is not None:
@@ -70,10 +70,10 @@ def cost_sentence(figures: dict[str, Any]) -> str:
             f"{figures['chars']:,} characters of the validation text")
 
 
-def _rate(stepper_class: Any, model: "torch.nn.Module", packed: Any) -> float:
-    """chars/s of the bare per-character step, one stream, after a short warm-up."""
-    hidden = model.init_hidden(1)
-    stepper = stepper_class(model, hidden) if packed is None else stepper_class(model, packed, hidden)
+def _rate(model: "torch.nn.Module", packed: Any) -> float:
+    """chars/s of the bare per-character step, one stream (as the sampler steps it), after a
+    short warm-up."""
+    stepper = OneStream(model, model.init_hidden(1), packed)
     with torch.inference_mode():
         for i in range(30):
             stepper.step_one(i % model.config.vocab_size)

@@ -1,0 +1,185 @@
+"""One sample on the CPU, one character per call, as close to the cost of its products as we can get.
+
+A single stream reads every weight once per character, so its time is the products' memory
+traffic plus whatever runs between them. Three things keep both small:
+
+* Products stacked by the vector they multiply. Each layer's new h is multiplied by two
+  matrices: its own recurrent weights (for the next character) and the next layer's input
+  weights (for this one), or the output layer for the top layer. Stacked into one matrix that
+  is one call per layer instead of two, and the output layer costs no call of its own: at 2
+  layers, 2 calls a character instead of 4, on the same bytes. Layer 0's input is a one-hot,
+  and a one-hot times a matrix is a row of it: a table, a row per character, with the biases
+  that can be folded.
+* Each product in the layout its kernel reads fastest (`Product`): fp32 weights stored
+  column-major, where MKL's matrix-vector product streams them 25-35% faster than the
+  row-major original; bf16 weights row-major, as a one-row matrix product (oneDNN), which is
+  1.4-1.6x faster than a bf16 matrix-vector product. Measured on a 2-core AMD EPYC (Zen 4),
+  torch 2.13, 2026-12-02, alternating rounds (README, Sampling at the machine's limit).
+* Everything preallocated: products, gates and state are written in place (`out=` and
+  in-place operations on views cut once, at the start), so a character is a fixed list of ATen
+  calls with no allocation and no slicing. The LSTM's gates are reordered (input, forget,
+  output, cell) so that one sigmoid covers three of them.
+
+Same weights and arithmetic as `CharRNN.forward` in eval mode, up to the order of additions
+(tested equal to 1e-5 in fp32).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from workbench.models.int8 import Int8Product
+from workbench.models.int8 import stacked as int8_stacked
+
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+class Product:
+    """`out = base + matrix @ vector` as one preallocated call, with `matrix` (rows x cols)
+    stored in the layout its kernel reads fastest for its dtype; `run()` runs the product."""
+
+    def __init__(self, matrix: Tensor, base: Tensor, vector: Tensor, out: Tensor) -> None:
+        rows, cols = matrix.shape
+        self.matrix_bytes = matrix.numel() * matrix.element_size()
+        self.layout = product_layout(matrix.dtype, matrix.device)
+        if self.layout == "column-major":
+            self.matrix = matrix.t().contiguous().t()
+            self.run: Callable[[], Tensor] = functools.partial(torch.addmv, base, self.matrix, vector, out=out)
+        elif self.layout == "row-major, as a one-row matrix product":
+            self.matrix = matrix.contiguous()
+            self.run = functools.partial(torch.addmm, base.view(1, rows), vector.view(1, cols), self.matrix.t(),
+                                         out=out.view(1, rows))
+        else:
+            self.matrix = matrix.contiguous()
+            self.run = functools.partial(torch.addmv, base, self.matrix, vector, out=out)
+
+
+def product_layout(dtype: torch.dtype, device: torch.device) -> str:
+    """The weight layout of one stream's products on the CPU: a fixed rule per dtype (not
+    timed at run time, so that the same seed gives the same text in every process)."""
+    if device.type != "cpu":
+        return "row-major"
+    if dtype == torch.float32:
+        return "column-major" if torch.backends.mkl.is_available() else "row-major"
+    return "row-major, as a one-row matrix product"
+
+
+def _lstm_order(hidden: int) -> Tensor:
+    """Row order that turns PyTorch's LSTM gates (i, f, g, o) into (i, f, o, g)."""
+    return torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+                      torch.arange(2 * hidden, 3 * hidden)])
+
+
+class OneStream:
+    """The recurrent state of a single stream, advanced by one character per `step_one` call.
+    `hidden` is the model's state for batch 1 (each part (layers, 1, H)), as after its prime."""
+
+    def __init__(self, model: "torch.nn.Module", hidden: tuple[Tensor, ...], packed: dict | None = None) -> None:
+        """`packed`: the int8 form of the model's weights by name (models/int8.py), to step with
+        those instead (the model's own weights are then the rounded ones, for layer 0's table)."""
+        config, rnn = model.config, model.rnn
+        self.cell, self.layers, self.size = config.cell, config.layers, config.hidden
+        self.width = _GATES[self.cell] * self.size
+        order = _lstm_order(self.size) if self.cell == "lstm" else torch.arange(self.width)
+
+        def weight(name: str) -> Tensor:
+            return getattr(rnn, name).detach()
+
+        # LSTM and RNN add the two biases before any nonlinearity, so both fold into the input
+        # side; a GRU's recurrent bias sits inside its reset gate and stays with the recurrence.
+        fold = self.cell != "gru"
+        b_in = [(weight(f"bias_ih_l{l}") + weight(f"bias_hh_l{l}") if fold else weight(f"bias_ih_l{l}"))[order]
+                for l in range(self.layers)]
+        b_rec = [torch.zeros_like(b) if fold else weight(f"bias_hh_l{l}")[order] for l, b in enumerate(b_in)]
+        table = (weight("weight_ih_l0")[order].t() + b_in[0]).contiguous()  # (V, G*H): layer 0's input part
+        # detached: the buffers are written in place each character, never part of a graph
+        self.h = [hidden[0][l, 0].detach().clone() for l in range(self.layers)]
+        self.c = [hidden[1][l, 0].detach().clone() for l in range(self.layers)] if self.cell == "lstm" else []
+        # products[l]: h_l -> (input part of layer l + 1, or the logits; recurrent part of layer l)
+        vocab = model.fc.weight.shape[0]
+        above = [(f"rnn.weight_ih_l{l + 1}", order, b_in[l + 1]) for l in range(self.layers - 1)]
+        above.append(("fc.weight", torch.arange(vocab), model.fc.bias.detach()))
+        self.out: list[Tensor] = []
+        self.products: list[Product | Int8Product] = []
+        for l, (name, rows_above, b_above) in enumerate(above):
+            out = torch.empty(len(rows_above) + self.width, dtype=table.dtype, device=table.device)
+            base = torch.cat([b_above, b_rec[l]])
+            if packed is None:
+                matrix = torch.cat([model.get_parameter(name).detach()[rows_above], weight(f"weight_hh_l{l}")[order]])
+                product: Product | Int8Product = Product(matrix, base, self.h[l], out)
+            else:
+                matrix = int8_stacked([packed[name], packed[f"rnn.weight_hh_l{l}"]], [rows_above, order])
+                product = Int8Product(matrix, base, self.h[l], out)
+            product.run()  # the recurrent part of the state as given (and the logits it gives)
+            self.out.append(out)
+            self.products.append(product)
+        self.logits = self.out[-1][:vocab]
+        self._cut_views(list(table.unbind(0)))
+        self.step_one = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
+
+    def _cut_views(self, rows: list[Tensor]) -> None:
+        """Each cell's views, written and read in place every character, cut once: `rows` (layer
+        0's input part per character), `inputs` (each layer's above it) and the `plan` per layer."""
+        size, width = self.size, self.width
+        recurrent = [out[-width:] for out in self.out]
+        inputs: list = [self.out[l - 1][:width] for l in range(1, self.layers)]
+        like = self.out[0]
+        self.gates = [torch.empty(width, dtype=like.dtype, device=like.device) for _ in range(self.layers)]
+        self.plan: list[tuple] = []
+        if self.cell == "lstm":
+            self.tanh_c = [torch.empty_like(c) for c in self.c]
+            self.plan = [(recurrent[l], g, g[: 3 * size], g[3 * size :], g[:size], g[size : 2 * size],
+                          g[2 * size : 3 * size], self.c[l], self.tanh_c[l], self.h[l], self.products[l].run)
+                         for l, g in enumerate(self.gates)]
+        elif self.cell == "gru":
+            # a GRU adds its candidate's input part apart from the rest: each input part comes split
+            split = lambda x: (x[: 2 * size], x[2 * size :])  # noqa: E731
+            rows, inputs = [split(row) for row in rows], [split(x) for x in inputs]
+            self.plan = [(*split(recurrent[l]), g[: 2 * size], g[:size], g[size : 2 * size], g[2 * size :], self.h[l],
+                          self.products[l].run) for l, g in enumerate(self.gates)]
+        else:
+            self.plan = [(recurrent[l], self.h[l], self.products[l].run) for l in range(self.layers)]
+        self.rows, self.inputs = rows, inputs
+
+    # step_one(char) -> logits (V,) for the next character, one of the three below. The logits
+    # are a view that the next call overwrites: read them before stepping again.
+
+    def _lstm(self, char: int) -> Tensor:
+        x = self.rows[char]
+        for layer, (rec, gates, sigmoids, cell, i, f, o, c, tanh_c, h, product) in enumerate(self.plan):
+            torch.add(x, rec, out=gates)
+            sigmoids.sigmoid_()
+            cell.tanh_()
+            c.mul_(f).addcmul_(i, cell)
+            torch.tanh(c, out=tanh_c)
+            torch.mul(o, tanh_c, out=h)
+            product()
+            if layer + 1 < self.layers:
+                x = self.inputs[layer]
+        return self.logits
+
+    def _gru(self, char: int) -> Tensor:
+        x_rz, x_n = self.rows[char]
+        for layer, (rec_rz, rec_n, rz, r, z, n, h, product) in enumerate(self.plan):
+            torch.add(x_rz, rec_rz, out=rz)
+            rz.sigmoid_()
+            torch.addcmul(x_n, r, rec_n, out=n)
+            n.tanh_()
+            h.sub_(n).mul_(z).add_(n)  # (1 - z) * n + z * h
+            product()
+            if layer + 1 < self.layers:
+                x_rz, x_n = self.inputs[layer]
+        return self.logits
+
+    def _rnn(self, char: int) -> Tensor:
+        x = self.rows[char]
+        for layer, (rec, h, product) in enumerate(self.plan):
+            torch.add(x, rec, out=h)
+            h.tanh_()
+            product()
+            if layer + 1 < self.layers:
+                x = self.inputs[layer]
+        return self.logits
