@@ -9,7 +9,7 @@ costs is quality: it is another model, close to the trained one, and the CLI say
 
 `quantize_int8(model)` rounds the model's own weights in place (so a prime read by
 `CharRNN.forward`, the probe and `score` see exactly the rounded weights, in fp32) and returns
-the packed form that `Int8Stepper` steps with."""
+the packed form that `CpuStepper` steps with (models/cpu_stepper.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,22 +61,24 @@ def quantize_int8(model: "torch.nn.Module") -> dict[str, Packed]:
 
 
 class Int8Product:
-    """`out = base + matrix @ vector` for one stream (models/one_stream.py) with an int8 matrix:
-    the fp32 vector copied into a preallocated bf16 row (zero-padded to the matrix's width),
-    torch's int8 product, and the bias added into `out` in fp32."""
+    """`out = base + matrix @ vector` for the CPU stepper (models/cpu_stepper.py) with an int8
+    matrix: the fp32 vector (H,) or vectors (N, H) copied into preallocated bf16 rows
+    (zero-padded to the matrix's width), torch's int8 product, the bias added into `out` in fp32."""
 
     layout = "int8, row-major"
 
     def __init__(self, packed: Packed, base: Tensor, vector: Tensor, out: Tensor) -> None:
         self.packed = packed
         self.matrix_bytes = packed.weight.numel() + packed.scales.numel() * packed.scales.element_size()
-        self.row = torch.zeros(1, packed.weight.shape[1], dtype=torch.bfloat16, device=vector.device)
-        self.row_part, self.vector, self.base, self.out = self.row[0, : vector.shape[0]], vector, base, out
+        vectors = vector.view(-1, vector.shape[-1])
+        self.rows = torch.zeros(vectors.shape[0], packed.weight.shape[1], dtype=torch.bfloat16, device=vector.device)
+        self.rows_part, self.vectors = self.rows[:, : vectors.shape[1]], vectors
+        self.base, self.out = base, out.view(vectors.shape[0], -1)
 
     def run(self) -> Tensor:
-        self.row_part.copy_(self.vector)
-        product = torch._weight_int8pack_mm(self.row, self.packed.weight, self.packed.scales)
-        return torch.add(self.base, product[0], out=self.out)
+        self.rows_part.copy_(self.vectors)
+        product = torch._weight_int8pack_mm(self.rows, self.packed.weight, self.packed.scales)
+        return torch.add(self.base, product, out=self.out)
 
 
 def stacked(parts: list[Packed], rows: list[Tensor]) -> Packed:
@@ -84,42 +86,3 @@ def stacked(parts: list[Packed], rows: list[Tensor]) -> Packed:
     order (int8 rows keep their own scales, so stacking is exact)."""
     return Packed(torch.cat([p.weight[r] for p, r in zip(parts, rows)]).contiguous(),
                   torch.cat([p.scales[r] for p, r in zip(parts, rows)]).contiguous())
-
-
-class Int8Stepper:
-    """N streams of an LSTM char-RNN advanced one character per call with int8 weights (CPU;
-    one stream steps in models/one_stream.py with `Int8Product`). State and
-    gate arithmetic are fp32; each product reads int8 weights with bf16 activations. Layer 0's
-    input product of a one-hot is a row lookup, as in `CharStepper`, from the rounded weights."""
-
-    def __init__(self, model: "torch.nn.Module", packed: dict[str, Packed], hidden: tuple[Tensor, ...]) -> None:
-        if model.config.cell != "lstm":
-            raise ValueError("int8 sampling is built for LSTM cells")
-        rnn, layers = model.rnn, model.config.layers
-        self.layers, self.hidden = layers, model.config.hidden
-        self.packed = [(packed[f"rnn.weight_ih_l{layer}"], packed[f"rnn.weight_hh_l{layer}"]) for layer in range(layers)]
-        self.bias = [(getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")).detach().float()
-                     for layer in range(layers)]
-        self.table0 = (rnn.weight_ih_l0.detach().float().t() + self.bias[0]).contiguous()  # (V, 4H), rounded weights
-        self.fc, self.fc_b = packed["fc.weight"], model.fc.bias.detach().float()
-        self.h = [hidden[0][layer].float().clone() for layer in range(layers)]  # (N, H) each
-        self.c = [hidden[1][layer].float().clone() for layer in range(layers)]
-
-    def _cell(self, layer: int, gates: Tensor) -> Tensor:
-        """PyTorch's LSTM gate order (i, f, g, o): the new h of `layer`."""
-        h = self.hidden
-        gates = gates.float() if gates.dtype != torch.float32 else gates
-        gates = gates.add(self.packed[layer][1].times(self.h[layer]))
-        i, f, o = gates[:, :h].sigmoid(), gates[:, h : 2 * h].sigmoid(), gates[:, 3 * h :].sigmoid()
-        c = torch.addcmul(self.c[layer] * f, i, gates[:, 2 * h : 3 * h].tanh())
-        self.c[layer] = c
-        self.h[layer] = o * c.tanh()
-        return self.h[layer]
-
-    @torch.no_grad()
-    def step(self, ids: Tensor) -> Tensor:
-        """N streams: ids (N,) -> logits (N, V), fp32."""
-        x = self._cell(0, self.table0[ids])
-        for layer in range(1, self.layers):
-            x = self._cell(layer, self.packed[layer][0].times(x).float().add_(self.bias[layer]))
-        return self.fc.times(x).float().add_(self.fc_b)

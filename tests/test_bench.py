@@ -224,11 +224,11 @@ def test_both_floors_time_the_same_products(monkeypatch):
     """The stacked calls are the stored products regrouped: the same weights, the same results."""
     import workbench.bench.sampling_floor as sampling_floor
     from workbench.models.charrnn import CharRNN, ModelConfig
-    from workbench.models.one_stream import OneStream
+    from workbench.models.cpu_stepper import CpuStepper
 
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(12, "lstm", 8, 3, 0.0)).eval()
-    stream = OneStream(model, model.init_hidden(1))
+    stream = CpuStepper(model, model.init_hidden(1))
     stored = sampling_floor._as_stored(model)
     assert len(stored) == 6 and len(sampling_floor._as_ours(model)) == 3
     stored_bytes = sum(call.args[0].numel() * 4 for call in stored)

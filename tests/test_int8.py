@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from workbench.engine.quantized import int8_copy
-from workbench.models.int8 import Int8Stepper
-from workbench.models.one_stream import OneStream
+from workbench.models.cpu_stepper import CpuStepper
 
 from support import check_sampling_path, make_session, run_cli, run_trainer, sharp_model, small_text
 
@@ -32,16 +31,16 @@ def test_the_weights_are_rounded_to_int8_rows_and_the_original_is_untouched(mode
 
 
 def test_the_int8_steps_are_the_rounded_model(models):
-    """One stream (stacked int8 products, models/one_stream.py) and several (Int8Stepper)."""
+    """One stream and several (stacked int8 products, models/cpu_stepper.py)."""
     _, int8 = models
     ids = torch.tensor([1, 4, 2, 9, 0, 3, 3, 7])
     with torch.no_grad():
         logits, _ = int8(ids.unsqueeze(0), int8.init_hidden(1))
-    one = OneStream(int8, int8.init_hidden(1), int8.int8)
+    one = CpuStepper(int8, int8.init_hidden(1), int8.int8)
     assert {p.layout for p in one.products} == {"int8, row-major"}
     stepped = torch.stack([one.step_one(int(i)).clone() for i in ids])
-    streams = Int8Stepper(int8, int8.int8, int8.init_hidden(3))
-    batch = torch.stack([streams.step(torch.full((3,), int(i))) for i in ids])  # (chars, 3, V)
+    streams = CpuStepper(int8, int8.init_hidden(3), int8.int8)
+    batch = torch.stack([streams.step(torch.full((3,), int(i))).clone() for i in ids])  # (chars, 3, V)
     # the same weights; only the activations go through bf16 in the int8 products
     tolerance = 0.05 * logits.abs().max().item()
     assert torch.allclose(stepped, logits[0], atol=tolerance), (stepped - logits[0]).abs().max()
@@ -50,7 +49,7 @@ def test_the_int8_steps_are_the_rounded_model(models):
 
 def test_int8_sampling_is_deterministic_and_keeps_to_top_k(models):
     _, int8 = models
-    check_sampling_path(int8, VOCAB, lambda hidden: OneStream(int8, hidden, int8.int8))
+    check_sampling_path(int8, VOCAB, lambda hidden: CpuStepper(int8, hidden, int8.int8))
 
 
 @pytest.fixture(scope="module")

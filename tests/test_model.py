@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from workbench.models.charrnn import CharRNN, ModelConfig
 from workbench.models.dropout import fast_dropout
-from workbench.models.one_stream import OneStream
+from workbench.models.cpu_stepper import CpuStepper
 from workbench.models.stepper import CharStepper
 
 
@@ -44,34 +44,41 @@ def test_single_steps_match_the_sequence_forward(cell):
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("layers", [1, 3])
 def test_sampling_steps_match_the_forward(cell, batch, layers):
-    """The sampling steps (one stream: stacked products into preallocated buffers; several:
-    fused cell calls on one-hot rows) must be the network's own eval-mode forward, step after step."""
+    """The sampling steps (the CPU's stacked products into preallocated buffers, one stream or
+    several; the accelerators' fused cell calls) must be the network's own eval-mode forward,
+    step after step."""
     torch.manual_seed(3)
     model = CharRNN(ModelConfig(vocab_size=20, cell=cell, hidden=16, layers=layers, dropout=0.5)).eval()
     ids = torch.randint(0, 20, (batch, 8))
     hidden = tuple(h.normal_() for h in model.init_hidden(batch))
     full, _ = model(ids, hidden)
     after_first = model(ids[:, :1], hidden)[1]
-    stepper = OneStream(model, after_first) if batch == 1 else CharStepper(model, after_first)
-    for t in range(1, 8):
-        logits = stepper.step_one(int(ids[0, t])).unsqueeze(0) if batch == 1 else stepper.step(ids[:, t])
-        assert torch.allclose(logits, full[:, t], atol=1e-5), t
+    for stepper in (CpuStepper(model, after_first), CharStepper(model, after_first)):
+        for t in range(1, 8):
+            if batch == 1 and isinstance(stepper, CpuStepper):
+                logits = stepper.step_one(int(ids[0, t])).unsqueeze(0)
+            else:
+                logits = stepper.step(ids[:, t])
+            assert torch.allclose(logits, full[:, t], atol=1e-5), (type(stepper).__name__, t)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_one_stream_lays_out_each_product_for_its_kernel_and_keeps_the_bytes(dtype):
+def test_the_cpu_stepper_lays_out_each_product_for_its_kernel_and_keeps_the_bytes(dtype):
     """Stacked by the vector they multiply: one product per layer, the same weights as the
     model's (every recurrent, input past layer 0 and output weight once), in a fixed layout per dtype."""
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=20, hidden=16, layers=2)).eval().to(dtype)
-    stream = OneStream(model, model.init_hidden(1))
+    stream = CpuStepper(model, model.init_hidden(1))
     assert [p.matrix.shape for p in stream.products] == [(128, 16), (84, 16)]  # [W_ih1; W_hh0], [fc; W_hh1]
     assert sum(p.matrix_bytes for p in stream.products) == (3 * 64 * 16 + 20 * 16) * model.fc.weight.element_size()
     layout = {p.layout for p in stream.products}
     if dtype == torch.float32 and torch.backends.mkl.is_available():
         assert layout == {"column-major"} and all(p.matrix.t().is_contiguous() for p in stream.products)
     elif dtype == torch.bfloat16:
-        assert layout == {"row-major, as a one-row matrix product"} and all(p.matrix.is_contiguous() for p in stream.products)
+        assert layout == {"row-major, as a matrix product"} and all(p.matrix.is_contiguous() for p in stream.products)
+    # several streams: matrix products on row-major weights, whatever the dtype
+    streams = CpuStepper(model, model.init_hidden(3))
+    assert {p.layout for p in streams.products} == {"row-major, as a matrix product"}
     # the top product's upper rows are the output layer, as stored (LSTM gates reordered below it)
     assert torch.equal(stream.products[1].matrix[:20], model.fc.weight.detach())
 
@@ -81,10 +88,10 @@ def test_one_stream_leaves_the_given_state_alone():
     model = CharRNN(ModelConfig(vocab_size=20, hidden=16, layers=2)).eval()
     hidden = tuple(h.normal_() for h in model.init_hidden(1))
     before = tuple(h.clone() for h in hidden)
-    stream = OneStream(model, hidden)
+    stream = CpuStepper(model, hidden)
     first = stream.step_one(3).clone()
     assert all(torch.equal(a, b) for a, b in zip(hidden, before))
-    assert torch.equal(OneStream(model, hidden).step_one(3), first)  # a second stream starts where the first did
+    assert torch.equal(CpuStepper(model, hidden).step_one(3), first)  # a second stream starts where the first did
 
 
 def test_fast_dropout_keeps_the_right_fraction_and_scales():

@@ -8,7 +8,7 @@ import torch
 from workbench.engine import inference
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.inference import load_model, sampling_dtype, trained_precision
-from workbench.models.one_stream import OneStream
+from workbench.models.cpu_stepper import CpuStepper
 
 from support import check_sampling_path, make_session, run_cli, run_trainer, sharp_model, small_text
 
@@ -35,7 +35,7 @@ def test_the_weights_follow_the_training_where_bf16_is_native(monkeypatch):
 
 def test_bf16_sampling_is_deterministic_and_keeps_to_top_k():
     model = sharp_model(len(VOCAB)).to(torch.bfloat16)
-    check_sampling_path(model, VOCAB, lambda hidden: OneStream(model, hidden))
+    check_sampling_path(model, VOCAB, lambda hidden: CpuStepper(model, hidden))
 
 
 @pytest.fixture(scope="module")

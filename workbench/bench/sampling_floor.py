@@ -11,7 +11,7 @@ Python per character beyond the calls), two ways:
 
 * as stored: one `torch.mv` per product on the model's own row-major weights, into
   preallocated outputs (the floor as first defined);
-* as ours does them (models/one_stream.py): stacked by the vector they multiply (2 calls a
+* as ours does them (models/cpu_stepper.py): stacked by the vector they multiply (2 calls a
   character at 2 layers) and each in the layout its kernel reads fastest. That is faster than
   the first (the same bytes, fewer and faster calls), so it is the floor the goal is against:
   ours divided by it is the share of a character's time that is the products at all.
@@ -49,9 +49,9 @@ def _as_stored(model: Any) -> list[Callable[[], Any]]:
 
 def _as_ours(model: Any) -> list[Callable[[], Any]]:
     """The product calls of our one-stream step, stacked and laid out as it does them."""
-    from workbench.models.one_stream import OneStream
+    from workbench.models.cpu_stepper import CpuStepper
 
-    return [product.run for product in OneStream(model, model.init_hidden(1)).products]
+    return [product.run for product in CpuStepper(model, model.init_hidden(1)).products]
 
 
 def _seconds_per_char(calls: list[Callable[[], Any]], chars: int, rounds: int) -> float:
@@ -85,14 +85,14 @@ def floor_seconds_per_char(model: Any, chars: int = FLOOR_CHARS, rounds: int = R
 def floor_figures(model: Any, time_ours: Callable[[], float], rounds: int = ROUNDS) -> dict[str, Any]:
     """The floors' chars/s, ours (`time_ours()`: chars/s of one stream) at its best over the
     same alternating rounds, and ours as a fraction of each floor (1.0: nothing but the products)."""
-    from workbench.models.one_stream import OneStream, product_layout
+    from workbench.models.cpu_stepper import CpuStepper, product_layout
 
     ours, floor, as_stored = 0.0, 0.0, 0.0
     for _ in range(rounds):
         ours = max(ours, time_ours())
         floor = max(floor, 1.0 / floor_seconds_per_char(model, rounds=1, how="ours"))
         as_stored = max(as_stored, 1.0 / floor_seconds_per_char(model, rounds=1, how="stored"))
-    products = OneStream(model, model.init_hidden(1)).products
+    products = CpuStepper(model, model.init_hidden(1)).products
     return {"sample_floor_chars_per_sec": floor, "sample_best_chars_per_sec": ours, "sample_vs_floor": ours / floor,
             "sample_floor_as_stored_chars_per_sec": as_stored, "sample_vs_floor_as_stored": ours / as_stored,
             "sample_floor_calls": len(products), "sample_floor_as_stored_calls": 2 * model.config.layers,

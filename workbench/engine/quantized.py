@@ -13,7 +13,7 @@ import torch
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
 from workbench.models.int8 import quantize_int8
-from workbench.models.one_stream import OneStream
+from workbench.models.cpu_stepper import CpuStepper
 
 QUANTIZE = ("int8",)
 COST_CHARS = 10_000
@@ -73,7 +73,7 @@ def cost_sentence(figures: dict[str, Any]) -> str:
 def _rate(model: "torch.nn.Module", packed: Any) -> float:
     """chars/s of the bare per-character step, one stream (as the sampler steps it), after a
     short warm-up."""
-    stepper = OneStream(model, model.init_hidden(1), packed)
+    stepper = CpuStepper(model, model.init_hidden(1), packed)
     with torch.inference_mode():
         for i in range(30):
             stepper.step_one(i % model.config.vocab_size)

@@ -18,8 +18,7 @@ from workbench.engine.config import SampleSettings
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.sample_filter import filter_logits
-from workbench.models.int8 import Int8Stepper
-from workbench.models.one_stream import OneStream
+from workbench.models.cpu_stepper import CpuStepper
 from workbench.models.stepper import CharStepper
 
 
@@ -59,16 +58,13 @@ def sample_stream(
         model.train(was_training)
 
 
-def _stepper(model: "torch.nn.Module", hidden: tuple[Tensor, ...]) -> Any:
-    """The per-character step: int8 weights when the model was quantized (engine/quantized.py),
-    else stacked products into preallocated buffers for one stream, fused cells for several."""
-    packed = getattr(model, "int8", None)
-    if hidden[0].shape[1] == 1:
-        return OneStream(model, hidden, packed)
-    return Int8Stepper(model, packed, hidden) if packed is not None else CharStepper(model, hidden)
+def _stepper(model: "torch.nn.Module", hidden: tuple[Tensor, ...]) -> CpuStepper:
+    """The per-character step on the CPU, with int8 weights when the model was quantized
+    (engine/quantized.py)."""
+    return CpuStepper(model, hidden, getattr(model, "int8", None))
 
 
-def _stream_on_cpu(stepper: OneStream | CharStepper | Int8Stepper, logits: Tensor, vocab: list[str], settings: SampleSettings,
+def _stream_on_cpu(stepper: CpuStepper, logits: Tensor, vocab: list[str], settings: SampleSettings,
                    seed: int) -> Iterator[list[str]]:
     """One character per step. A single stream draws in plain Python from the few candidates
     (a handful of floats; cheaper than five tensor operations), several streams in one batch

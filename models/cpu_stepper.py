@@ -39,32 +39,33 @@ _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 class Product:
     """`out = base + matrix @ vector` as one preallocated call, with `matrix` (rows x cols)
-    stored in the layout its kernel reads fastest for its dtype; `run()` runs the product."""
+    stored in the layout its kernel reads fastest (`product_layout`); `vector` is (cols,) for
+    one stream or (N, cols) for N, `out` (rows,) or (N, rows). `run()` runs the product."""
 
     def __init__(self, matrix: Tensor, base: Tensor, vector: Tensor, out: Tensor) -> None:
         rows, cols = matrix.shape
         self.matrix_bytes = matrix.numel() * matrix.element_size()
-        self.layout = product_layout(matrix.dtype, matrix.device)
+        self.layout = product_layout(matrix.dtype, matrix.device, 1 if vector.dim() == 1 else vector.shape[0])
         if self.layout == "column-major":
             self.matrix = matrix.t().contiguous().t()
             self.run: Callable[[], Tensor] = functools.partial(torch.addmv, base, self.matrix, vector, out=out)
-        elif self.layout == "row-major, as a one-row matrix product":
+        elif self.layout == "row-major, as a matrix product":
             self.matrix = matrix.contiguous()
-            self.run = functools.partial(torch.addmm, base.view(1, rows), vector.view(1, cols), self.matrix.t(),
-                                         out=out.view(1, rows))
+            self.run = functools.partial(torch.addmm, base.view(1, rows), vector.view(-1, cols), self.matrix.t(),
+                                         out=out.view(-1, rows))
         else:
             self.matrix = matrix.contiguous()
             self.run = functools.partial(torch.addmv, base, self.matrix, vector, out=out)
 
 
-def product_layout(dtype: torch.dtype, device: torch.device) -> str:
-    """The weight layout of one stream's products on the CPU: a fixed rule per dtype (not
-    timed at run time, so that the same seed gives the same text in every process)."""
+def product_layout(dtype: torch.dtype, device: torch.device, streams: int = 1) -> str:
+    """The weight layout of the products on the CPU: a fixed rule per dtype and stream count
+    (not timed at run time, so that the same seed gives the same text in every process)."""
     if device.type != "cpu":
         return "row-major"
-    if dtype == torch.float32:
+    if streams == 1 and dtype == torch.float32:
         return "column-major" if torch.backends.mkl.is_available() else "row-major"
-    return "row-major, as a one-row matrix product"
+    return "row-major, as a matrix product"
 
 
 def _lstm_order(hidden: int) -> Tensor:
@@ -73,9 +74,10 @@ def _lstm_order(hidden: int) -> Tensor:
                       torch.arange(2 * hidden, 3 * hidden)])
 
 
-class OneStream:
-    """The recurrent state of a single stream, advanced by one character per `step_one` call.
-    `hidden` is the model's state for batch 1 (each part (layers, 1, H)), as after its prime."""
+class CpuStepper:
+    """The recurrent state of N streams on the CPU, advanced by one character per call
+    (`step_one` for one stream, `step` for several). `hidden` is the model's state (each part
+    (layers, N, H)), as after its prime."""
 
     def __init__(self, model: "torch.nn.Module", hidden: tuple[Tensor, ...], packed: dict | None = None) -> None:
         """`packed`: the int8 form of the model's weights by name (models/int8.py), to step with
@@ -95,9 +97,13 @@ class OneStream:
                 for l in range(self.layers)]
         b_rec = [torch.zeros_like(b) if fold else weight(f"bias_hh_l{l}")[order] for l, b in enumerate(b_in)]
         table = (weight("weight_ih_l0")[order].t() + b_in[0]).contiguous()  # (V, G*H): layer 0's input part
-        # detached: the buffers are written in place each character, never part of a graph
-        self.h = [hidden[0][l, 0].detach().clone() for l in range(self.layers)]
-        self.c = [hidden[1][l, 0].detach().clone() for l in range(self.layers)] if self.cell == "lstm" else []
+        # detached: the buffers are written in place each character, never part of a graph. One
+        # stream's state is a vector (its products are matrix-vector), N streams' (N, H).
+        self.streams = hidden[0].shape[1]
+        state = [part[:, 0] if self.streams == 1 else part for part in hidden]
+        self.h = [state[0][l].detach().clone() for l in range(self.layers)]
+        self.c = [state[1][l].detach().clone() for l in range(self.layers)] if self.cell == "lstm" else []
+        lead = () if self.streams == 1 else (self.streams,)
         # products[l]: h_l -> (input part of layer l + 1, or the logits; recurrent part of layer l)
         vocab = model.fc.weight.shape[0]
         above = [(f"rnn.weight_ih_l{l + 1}", order, b_in[l + 1]) for l in range(self.layers - 1)]
@@ -105,7 +111,7 @@ class OneStream:
         self.out: list[Tensor] = []
         self.products: list[Product | Int8Product] = []
         for l, (name, rows_above, b_above) in enumerate(above):
-            out = torch.empty(len(rows_above) + self.width, dtype=table.dtype, device=table.device)
+            out = torch.empty(*lead, len(rows_above) + self.width, dtype=table.dtype, device=table.device)
             base = torch.cat([b_above, b_rec[l]])
             if packed is None:
                 matrix = torch.cat([model.get_parameter(name).detach()[rows_above], weight(f"weight_hh_l{l}")[order]])
@@ -116,39 +122,51 @@ class OneStream:
             product.run()  # the recurrent part of the state as given (and the logits it gives)
             self.out.append(out)
             self.products.append(product)
-        self.logits = self.out[-1][:vocab]
+        self.logits = self.out[-1][..., :vocab]
+        self.table = table
+        self.picked = torch.empty(*lead, self.width, dtype=table.dtype, device=table.device)  # step(): table rows
         self._cut_views(list(table.unbind(0)))
-        self.step_one = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
+        self._advance = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
 
     def _cut_views(self, rows: list[Tensor]) -> None:
         """Each cell's views, written and read in place every character, cut once: `rows` (layer
         0's input part per character), `inputs` (each layer's above it) and the `plan` per layer."""
         size, width = self.size, self.width
-        recurrent = [out[-width:] for out in self.out]
-        inputs: list = [self.out[l - 1][:width] for l in range(1, self.layers)]
-        like = self.out[0]
-        self.gates = [torch.empty(width, dtype=like.dtype, device=like.device) for _ in range(self.layers)]
+        recurrent = [out[..., -width:] for out in self.out]
+        inputs: list = [self.out[l - 1][..., :width] for l in range(1, self.layers)]
+        picked: Tensor | tuple = self.picked
+        self.gates = [torch.empty_like(self.picked) for _ in range(self.layers)]
         self.plan: list[tuple] = []
         if self.cell == "lstm":
             self.tanh_c = [torch.empty_like(c) for c in self.c]
-            self.plan = [(recurrent[l], g, g[: 3 * size], g[3 * size :], g[:size], g[size : 2 * size],
-                          g[2 * size : 3 * size], self.c[l], self.tanh_c[l], self.h[l], self.products[l].run)
+            self.plan = [(recurrent[l], g, g[..., : 3 * size], g[..., 3 * size :], g[..., :size], g[..., size : 2 * size],
+                          g[..., 2 * size : 3 * size], self.c[l], self.tanh_c[l], self.h[l], self.products[l].run)
                          for l, g in enumerate(self.gates)]
         elif self.cell == "gru":
             # a GRU adds its candidate's input part apart from the rest: each input part comes split
-            split = lambda x: (x[: 2 * size], x[2 * size :])  # noqa: E731
-            rows, inputs = [split(row) for row in rows], [split(x) for x in inputs]
-            self.plan = [(*split(recurrent[l]), g[: 2 * size], g[:size], g[size : 2 * size], g[2 * size :], self.h[l],
-                          self.products[l].run) for l, g in enumerate(self.gates)]
+            split = lambda x: (x[..., : 2 * size], x[..., 2 * size :])  # noqa: E731
+            rows, inputs, picked = [split(row) for row in rows], [split(x) for x in inputs], split(self.picked)
+            self.plan = [(*split(recurrent[l]), g[..., : 2 * size], g[..., :size], g[..., size : 2 * size],
+                          g[..., 2 * size :], self.h[l], self.products[l].run) for l, g in enumerate(self.gates)]
         else:
             self.plan = [(recurrent[l], self.h[l], self.products[l].run) for l in range(self.layers)]
-        self.rows, self.inputs = rows, inputs
+        self.rows, self.inputs, self.picked_input = rows, inputs, picked
 
-    # step_one(char) -> logits (V,) for the next character, one of the three below. The logits
-    # are a view that the next call overwrites: read them before stepping again.
+    # The logits either step returns are a view that the next call overwrites: read them
+    # before stepping again.
 
-    def _lstm(self, char: int) -> Tensor:
-        x = self.rows[char]
+    def step_one(self, char: int) -> Tensor:
+        """A single stream: character id -> logits (V,) for the next one."""
+        return self._advance(self.rows[char])
+
+    def step(self, ids: Tensor) -> Tensor:
+        """N streams (N > 1): ids (N,) -> logits (N, V)."""
+        torch.index_select(self.table, 0, ids, out=self.picked)
+        return self._advance(self.picked_input)
+
+    # One character through every layer, for each cell; `x` is layer 0's input part.
+
+    def _lstm(self, x: Tensor) -> Tensor:
         for layer, (rec, gates, sigmoids, cell, i, f, o, c, tanh_c, h, product) in enumerate(self.plan):
             torch.add(x, rec, out=gates)
             sigmoids.sigmoid_()
@@ -161,8 +179,8 @@ class OneStream:
                 x = self.inputs[layer]
         return self.logits
 
-    def _gru(self, char: int) -> Tensor:
-        x_rz, x_n = self.rows[char]
+    def _gru(self, x: tuple[Tensor, Tensor]) -> Tensor:
+        x_rz, x_n = x
         for layer, (rec_rz, rec_n, rz, r, z, n, h, product) in enumerate(self.plan):
             torch.add(x_rz, rec_rz, out=rz)
             rz.sigmoid_()
@@ -174,8 +192,7 @@ class OneStream:
                 x_rz, x_n = self.inputs[layer]
         return self.logits
 
-    def _rnn(self, char: int) -> Tensor:
-        x = self.rows[char]
+    def _rnn(self, x: Tensor) -> Tensor:
         for layer, (rec, h, product) in enumerate(self.plan):
             torch.add(x, rec, out=h)
             h.tanh_()
