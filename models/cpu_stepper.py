@@ -79,9 +79,12 @@ class CpuStepper:
     (`step_one` for one stream, `step` for several). `hidden` is the model's state (each part
     (layers, N, H)), as after its prime."""
 
-    def __init__(self, model: "torch.nn.Module", hidden: tuple[Tensor, ...], packed: dict | None = None) -> None:
+    def __init__(self, model: "torch.nn.Module", hidden: tuple[Tensor, ...], packed: dict | None = None,
+                 native: bool | None = None) -> None:
         """`packed`: the int8 form of the model's weights by name (models/int8.py), to step with
-        those instead (the model's own weights are then the rounded ones, for layer 0's table)."""
+        those instead (the model's own weights are then the rounded ones, for layer 0's table).
+        `native`: the elementwise steps in models/fused_step.c (None: wherever it applies,
+        which is the rule the sampler uses; False: the ATen path; True: that or an error)."""
         config, rnn = model.config, model.rnn
         self.cell, self.layers, self.size = config.cell, config.layers, config.hidden
         self.width = _GATES[self.cell] * self.size
@@ -125,78 +128,117 @@ class CpuStepper:
         self.logits = self.out[-1][..., :vocab]
         self.table = table
         self.picked = torch.empty(*lead, self.width, dtype=table.dtype, device=table.device)  # step(): table rows
-        self._cut_views(list(table.unbind(0)))
-        self._advance = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
+        self._cut_views(list(table.unbind(0)), native)
 
-    def _cut_views(self, rows: list[Tensor]) -> None:
-        """Each cell's views, written and read in place every character, cut once: `rows` (layer
-        0's input part per character), `inputs` (each layer's above it) and the `plan` per layer."""
-        size, width = self.size, self.width
+    def _cut_views(self, rows: list[Tensor], native: bool | None) -> None:
+        """The calls of one character, bound once to the views they write and read in place:
+        `first` (layer 0's elementwise step, given its input part: a row of the table or the
+        picked rows) and `calls` (layer 0's product, then each further layer's elementwise step
+        and product). The elementwise steps are one native call a layer (models/fused_step.c)
+        where that was built and the state is fp32, else a few ATen calls."""
+        size, width, streams = self.size, self.width, self.streams
         recurrent = [out[..., -width:] for out in self.out]
         inputs: list = [self.out[l - 1][..., :width] for l in range(1, self.layers)]
-        picked: Tensor | tuple = self.picked
+        cells = native_step_module() if native is not False and self.picked.dtype == torch.float32 else None
+        if native and cells is None:
+            raise RuntimeError("the native cells (models/fused_step.c) are not built here, or the state is not fp32")
+        self.native = cells is not None
         self.gates = [torch.empty_like(self.picked) for _ in range(self.layers)]
-        self.plan: list[tuple] = []
-        if self.cell == "lstm":
-            self.tanh_c = [torch.empty_like(c) for c in self.c]
-            self.plan = [(recurrent[l], g, g[..., : 3 * size], g[..., 3 * size :], g[..., :size], g[..., size : 2 * size],
-                          g[..., 2 * size : 3 * size], self.c[l], self.tanh_c[l], self.h[l], self.products[l].run)
-                         for l, g in enumerate(self.gates)]
-        elif self.cell == "gru":
-            # a GRU adds its candidate's input part apart from the rest: each input part comes split
-            split = lambda x: (x[..., : 2 * size], x[..., 2 * size :])  # noqa: E731
-            rows, inputs, picked = [split(row) for row in rows], [split(x) for x in inputs], split(self.picked)
-            self.plan = [(*split(recurrent[l]), g[..., : 2 * size], g[..., :size], g[..., size : 2 * size],
-                          g[..., 2 * size :], self.h[l], self.products[l].run) for l, g in enumerate(self.gates)]
+        self.tanh_c = [torch.empty_like(c) for c in self.c]
+        layer_steps: list[Callable] = []
+        for l in range(self.layers):
+            rec = recurrent[l]
+            if cells is not None:
+                # addresses of the bound buffers (the stepper holds every one of them); layer 0's
+                # input is a table row or the picked rows, the others' the product of the layer below
+                state = [self.c[l].data_ptr()] if self.cell == "lstm" else []
+                x_stride = width if l == 0 else _row_stride(inputs[l - 1])
+                layer_steps.append(functools.partial(getattr(cells, self.cell), rec.data_ptr(), _row_stride(rec),
+                                                     *state, self.h[l].data_ptr(), size, streams, x_stride))
+            elif self.cell == "lstm":
+                g = self.gates[l]
+                layer_steps.append(functools.partial(
+                    _lstm_cell, rec, g, g[..., : 3 * size], g[..., 3 * size :], g[..., :size], g[..., size : 2 * size],
+                    g[..., 2 * size : 3 * size], self.c[l], self.tanh_c[l], self.h[l]))
+            elif self.cell == "gru":
+                g = self.gates[l]
+                layer_steps.append(functools.partial(_gru_cell, rec[..., : 2 * size], rec[..., 2 * size :], g[..., : 2 * size],
+                                                     g[..., :size], g[..., size : 2 * size], g[..., 2 * size :], self.h[l]))
+            else:
+                layer_steps.append(functools.partial(_rnn_cell, rec, self.h[l]))
+        # what each layer's step is given as its input part
+        if cells is not None:
+            as_input: Callable = lambda x: x.data_ptr()  # noqa: E731
+        elif self.cell == "gru":  # a GRU adds its candidate's input part apart from the rest
+            as_input = lambda x: (x[..., : 2 * size], x[..., 2 * size :])  # noqa: E731
         else:
-            self.plan = [(recurrent[l], self.h[l], self.products[l].run) for l in range(self.layers)]
-        self.rows, self.inputs, self.picked_input = rows, inputs, picked
+            as_input = lambda x: x  # noqa: E731
+        self.row_inputs = [as_input(row) for row in rows]
+        self.picked_input = as_input(self.picked)
+        self.first = layer_steps[0]
+        self.calls: list[Callable] = [self.products[0].run]
+        for l in range(1, self.layers):
+            self.calls += [functools.partial(layer_steps[l], as_input(inputs[l - 1])), self.products[l].run]
 
     # The logits either step returns are a view that the next call overwrites: read them
     # before stepping again.
 
     def step_one(self, char: int) -> Tensor:
         """A single stream: character id -> logits (V,) for the next one."""
-        return self._advance(self.rows[char])
+        self.first(self.row_inputs[char])
+        for call in self.calls:
+            call()
+        return self.logits
 
     def step(self, ids: Tensor) -> Tensor:
         """N streams (N > 1): ids (N,) -> logits (N, V)."""
         torch.index_select(self.table, 0, ids, out=self.picked)
-        return self._advance(self.picked_input)
-
-    # One character through every layer, for each cell; `x` is layer 0's input part.
-
-    def _lstm(self, x: Tensor) -> Tensor:
-        for layer, (rec, gates, sigmoids, cell, i, f, o, c, tanh_c, h, product) in enumerate(self.plan):
-            torch.add(x, rec, out=gates)
-            sigmoids.sigmoid_()
-            cell.tanh_()
-            c.mul_(f).addcmul_(i, cell)
-            torch.tanh(c, out=tanh_c)
-            torch.mul(o, tanh_c, out=h)
-            product()
-            if layer + 1 < self.layers:
-                x = self.inputs[layer]
+        self.first(self.picked_input)
+        for call in self.calls:
+            call()
         return self.logits
 
-    def _gru(self, x: tuple[Tensor, Tensor]) -> Tensor:
-        x_rz, x_n = x
-        for layer, (rec_rz, rec_n, rz, r, z, n, h, product) in enumerate(self.plan):
-            torch.add(x_rz, rec_rz, out=rz)
-            rz.sigmoid_()
-            torch.addcmul(x_n, r, rec_n, out=n)
-            n.tanh_()
-            h.sub_(n).mul_(z).add_(n)  # (1 - z) * n + z * h
-            product()
-            if layer + 1 < self.layers:
-                x_rz, x_n = self.inputs[layer]
-        return self.logits
 
-    def _rnn(self, x: Tensor) -> Tensor:
-        for layer, (rec, h, product) in enumerate(self.plan):
-            torch.add(x, rec, out=h)
-            h.tanh_()
-            product()
-            if layer + 1 < self.layers:
-                x = self.inputs[layer]
-        return self.logits
+def _row_stride(view: Tensor) -> int:
+    """Floats from one stream's row to the next (0 for one stream, which has one row)."""
+    return view.stride(0) if view.dim() == 2 else 0
+
+
+@functools.cache
+def native_step_module():  # -> the module, or None
+    """models/fused_step.c as built by setup.py (the layers' elementwise steps and the top-k
+    draw), or None where it was not (another platform, no compiler at install): then the ATen
+    path and the Python draw."""
+    try:
+        from workbench.models import _fused_step
+    except ImportError:
+        return None
+    return _fused_step
+
+
+# One layer's elementwise step as ATen calls, `x` its input part; each writes the layer's views
+# in place (the same arithmetic as models/fused_step.c).
+
+def _lstm_cell(rec: Tensor, gates: Tensor, sigmoids: Tensor, cell: Tensor, i: Tensor, f: Tensor, o: Tensor,
+               c: Tensor, tanh_c: Tensor, h: Tensor, x: Tensor) -> None:
+    torch.add(x, rec, out=gates)
+    sigmoids.sigmoid_()
+    cell.tanh_()
+    c.mul_(f).addcmul_(i, cell)
+    torch.tanh(c, out=tanh_c)
+    torch.mul(o, tanh_c, out=h)
+
+
+def _gru_cell(rec_rz: Tensor, rec_n: Tensor, rz: Tensor, r: Tensor, z: Tensor, n: Tensor, h: Tensor,
+              x: tuple[Tensor, Tensor]) -> None:
+    x_rz, x_n = x
+    torch.add(x_rz, rec_rz, out=rz)
+    rz.sigmoid_()
+    torch.addcmul(x_n, r, rec_n, out=n)
+    n.tanh_()
+    h.sub_(n).mul_(z).add_(n)  # (1 - z) * n + z * h
+
+
+def _rnn_cell(rec: Tensor, h: Tensor, x: Tensor) -> None:
+    torch.add(x, rec, out=h)
+    h.tanh_()

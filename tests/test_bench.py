@@ -14,6 +14,7 @@ import torch
 
 from workbench.cli import main
 from workbench.engine.presets import BY_KEY
+from workbench.models.cpu_stepper import native_step_module
 
 from support import process_gone, small_text, wait_until
 
@@ -73,6 +74,9 @@ def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
     # ours at its best over the floor's alternating rounds, against the floor's best
     assert positive(ours["sample_best_chars_per_sec"]) and ours["sample_floor_rounds"] == 3
     assert ours["sample_vs_floor"] == pytest.approx(ours["sample_best_chars_per_sec"] / ours["sample_floor_chars_per_sec"])
+    native = native_step_module() is not None  # the bench's model is fp32
+    assert ours["sample_elementwise"] == ("native" if native else "ATen")
+    assert ("elementwise steps native" if native else "elementwise steps in ATen") in table
     assert not list(tmp_path.glob("**/encoding-bench.txt"))
 
 

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from workbench.models.charrnn import CharRNN, ModelConfig
 from workbench.models.dropout import fast_dropout
-from workbench.models.cpu_stepper import CpuStepper
+from workbench.models.cpu_stepper import CpuStepper, native_step_module
 from workbench.models.stepper import CharStepper
 
 
@@ -45,15 +45,19 @@ def test_single_steps_match_the_sequence_forward(cell):
 @pytest.mark.parametrize("layers", [1, 3])
 def test_sampling_steps_match_the_forward(cell, batch, layers):
     """The sampling steps (the CPU's stacked products into preallocated buffers, one stream or
-    several; the accelerators' fused cell calls) must be the network's own eval-mode forward,
-    step after step."""
+    several, with the native elementwise steps and with ATen's; the accelerators' fused cell
+    calls) must be the network's own eval-mode forward, step after step."""
     torch.manual_seed(3)
     model = CharRNN(ModelConfig(vocab_size=20, cell=cell, hidden=16, layers=layers, dropout=0.5)).eval()
     ids = torch.randint(0, 20, (batch, 8))
     hidden = tuple(h.normal_() for h in model.init_hidden(batch))
     full, _ = model(ids, hidden)
     after_first = model(ids[:, :1], hidden)[1]
-    for stepper in (CpuStepper(model, after_first), CharStepper(model, after_first)):
+    # native: models/fused_step.c, built wherever setup.py builds it (tests/test_fused_step.py)
+    natives = [True, False] if native_step_module() is not None else [False]
+    steppers = [*(CpuStepper(model, after_first, native=n) for n in natives), CharStepper(model, after_first)]
+    assert [s.native for s in steppers[:-1]] == natives
+    for stepper in steppers:
         for t in range(1, 8):
             if batch == 1 and isinstance(stepper, CpuStepper):
                 logits = stepper.step_one(int(ids[0, t])).unsqueeze(0)

@@ -128,7 +128,8 @@ def _speed_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     ratio_row(f"sampling chars/s (top-k {c['sample_top_k']}, {c['sample_chars']:,} chars)",
               ours["sample_chars_per_sec"], base and base["sample_chars_per_sec"], "sampling_vs_baseline")
     if "sample_floor_chars_per_sec" in ours:
-        rows.append((f"  ours, one stream at its best in {ours['sample_floor_rounds']} rounds alternating with the floor",
+        how = {"native": ", elementwise steps native", "ATen": ", elementwise steps in ATen"}.get(ours.get("sample_elementwise"), "")
+        rows.append((f"  ours, one stream at its best in {ours['sample_floor_rounds']} rounds alternating with the floor{how}",
                      number(ours["sample_best_chars_per_sec"]), "", "", "", ""))
         mb = ours["sample_floor_weight_bytes"] / 1e6
         if "sample_floor_as_stored_chars_per_sec" in ours:

@@ -92,8 +92,9 @@ def floor_figures(model: Any, time_ours: Callable[[], float], rounds: int = ROUN
         ours = max(ours, time_ours())
         floor = max(floor, 1.0 / floor_seconds_per_char(model, rounds=1, how="ours"))
         as_stored = max(as_stored, 1.0 / floor_seconds_per_char(model, rounds=1, how="stored"))
-    products = CpuStepper(model, model.init_hidden(1)).products
-    return {"sample_floor_chars_per_sec": floor, "sample_best_chars_per_sec": ours, "sample_vs_floor": ours / floor,
+    stepper = CpuStepper(model, model.init_hidden(1))
+    products = stepper.products
+    return {"sample_elementwise": "native" if stepper.native else "ATen","sample_floor_chars_per_sec": floor, "sample_best_chars_per_sec": ours, "sample_vs_floor": ours / floor,
             "sample_floor_as_stored_chars_per_sec": as_stored, "sample_vs_floor_as_stored": ours / as_stored,
             "sample_floor_calls": len(products), "sample_floor_as_stored_calls": 2 * model.config.layers,
             "sample_floor_layout": product_layout(model.fc.weight.dtype, model.fc.weight.device),

@@ -1,11 +1,14 @@
 """Drawing text from a model: top-k, top-p and temperature, several samples in one batch,
-streamed as it is produced. The network steps through fused cell calls (models/stepper.py). On
-accelerators everything stays on the device and ids come back in chunks, each replayed as one
-CUDA graph on CUDA (engine/chunk_sampling.py); on the CPU a single stream picks its character
-in plain Python from the top candidates."""
+streamed as it is produced. On the CPU the network steps with stacked products into preallocated
+buffers (models/cpu_stepper.py) and a single stream picks its character from the top
+candidates natively or in plain Python. On accelerators it steps through fused cell calls
+(models/stepper.py), everything stays on the device and ids come back in chunks, each replayed
+as one CUDA graph on CUDA (engine/chunk_sampling.py)."""
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import random
 import time
 from typing import Any, Callable, Iterator
@@ -18,7 +21,7 @@ from workbench.engine.config import SampleSettings
 from workbench.engine.corpus.encode import encode_text
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.sample_filter import filter_logits
-from workbench.models.cpu_stepper import CpuStepper
+from workbench.models.cpu_stepper import CpuStepper, native_step_module
 from workbench.models.stepper import CharStepper
 
 
@@ -66,14 +69,15 @@ def _stepper(model: "torch.nn.Module", hidden: tuple[Tensor, ...]) -> CpuStepper
 
 def _stream_on_cpu(stepper: CpuStepper, logits: Tensor, vocab: list[str], settings: SampleSettings,
                    seed: int) -> Iterator[list[str]]:
-    """One character per step. A single stream draws in plain Python from the few candidates
-    (a handful of floats; cheaper than five tensor operations), several streams in one batch
-    draw with torch."""
+    """One character per step. A single stream draws from the few candidates natively or in
+    plain Python (`_one_stream_draw`: a handful of floats, cheaper than five tensor
+    operations), several streams in one batch draw with torch."""
     if logits.shape[0] == 1:
         rng = random.Random(seed)
-        row = logits[0]
+        row = logits[0].contiguous()
+        draw = _one_stream_draw(row, settings)
         for produced in range(1, settings.length + 1):
-            char = _draw_one(row, settings, rng)
+            char = draw(row, rng)
             yield [vocab[char]]
             if produced < settings.length:
                 row = stepper.step_one(char)
@@ -98,30 +102,61 @@ def _draw(logits: Tensor, settings: SampleSettings, generator: torch.Generator) 
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+NATIVE_DRAW_MAX_K = 64
+"""The most candidates the native draw takes (models/fused_step.c); more go through Python."""
+DAMAGED = "the model produced non-finite outputs; its weights are damaged: sample another checkpoint"
+
+
+def _one_stream_draw(row: Tensor, settings: SampleSettings) -> Callable[[Tensor, random.Random], int]:
+    """How one stream draws each id from its logits row: natively (models/fused_step.c) where
+    that was built, the logits are fp32 and top-k keeps at most NATIVE_DRAW_MAX_K, else
+    `_draw_one`. Both are the same rule: the same id for the same logits and uniform draw."""
+    native, vocab = native_step_module(), row.shape[0]
+    k = _candidates(vocab, settings)
+    if native is None or row.dtype != torch.float32 or k > NATIVE_DRAW_MAX_K:
+        return lambda logits, rng: _draw_one(logits, settings, rng)
+    top_p = settings.top_p if settings.top_p is not None else 1.0
+
+    def draw(logits: Tensor, rng: random.Random) -> int:
+        char = native.draw(logits.data_ptr(), vocab, k, settings.temperature, top_p, rng.random())
+        if char < 0:
+            raise WorkbenchError(DAMAGED)
+        return char
+
+    return draw
+
+
+def _candidates(vocab: int, settings: SampleSettings) -> int:
+    return settings.top_k if settings.top_k and settings.top_k < vocab else vocab
+
+
 def _draw_one(logits: Tensor, settings: SampleSettings, rng: random.Random) -> int:
     """One id from logits (V,), by the same rule as `filter_logits`: temperature, top-k, then
-    top-p over what is left."""
-    vocab = logits.shape[0]
-    k = settings.top_k if settings.top_k and settings.top_k < vocab else vocab
-    values, candidates = torch.topk(logits, k)  # sorted, most likely first
+    top-p over what is left. Sums run left to right (not Python's `sum`, compensated from 3.12
+    on), as the native draw does them."""
+    values, candidates = torch.topk(logits, _candidates(logits.shape[0], settings))  # sorted, most likely first
     values, candidates = values.tolist(), candidates.tolist()
     best = values[0]
     if not math.isfinite(best):
-        raise WorkbenchError("the model produced non-finite outputs; its weights are damaged: sample another checkpoint")
+        raise WorkbenchError(DAMAGED)
     weights = [math.exp((v - best) / settings.temperature) for v in values]
     if settings.top_p is not None and settings.top_p < 1.0:
         # keep a candidate while the mass before it is still short of p (the first always stays)
-        total, before, kept = sum(weights), 0.0, 0
+        total, before, kept = _sum(weights), 0.0, 0
         while kept < len(weights) and before < settings.top_p * total:
             before += weights[kept]
             kept += 1
         weights = weights[:kept]
-    point = rng.random() * sum(weights)
+    point = rng.random() * _sum(weights)
     for index, weight in enumerate(weights):
         point -= weight
         if point < 0.0:
             return candidates[index]
     return candidates[len(weights) - 1]  # rounding left the point at the very end
+
+
+def _sum(values: list[float]) -> float:
+    return functools.reduce(operator.add, values, 0.0)
 
 
 STOP_CHECK_CHARS = 64  # how often generate() asks whether to stop early
