@@ -10,11 +10,15 @@ traffic plus whatever runs between them. Three things keep both small:
   layers, 2 calls a character instead of 4, on the same bytes. Layer 0's input is a one-hot,
   and a one-hot times a matrix is a row of it: a table, a row per character, with the biases
   that can be folded.
-* Each product in the layout its kernel reads fastest (`Product`): fp32 weights stored
-  column-major, where MKL's matrix-vector product streams them 25-35% faster than the
-  row-major original; bf16 weights row-major, as a one-row matrix product (oneDNN), which is
-  1.4-1.6x faster than a bf16 matrix-vector product. Measured on a 2-core AMD EPYC (Zen 4),
-  torch 2.13, 2026-12-02, alternating rounds (README, Sampling at the machine's limit).
+* Each product in the layout its kernel reads fastest (`Product`, `product_layout`): for one
+  fp32 stream, weights stored column-major for MKL's matrix-vector product (25-35% faster
+  than the row-major original) up to 3 MB a product, and oneDNN's packed layout from there
+  (1.4x faster than MKL's at 512x2); several fp32 streams through oneDNN (3x MKL's matrix
+  product at 8 rows); bf16 row-major, as a one-row matrix product (oneDNN), 1.4-1.6x a bf16
+  matrix-vector product. Measured on a 2-core AMD EPYC (Zen 4), torch 2.13, 2026-12-02,
+  alternating rounds (README, Sampling at the machine's limit).
+* The elementwise part of each layer (gates, cell state, h) in one native call where
+  models/fused_step.c was built (`native_step_module`), else a few ATen calls.
 * Everything preallocated: products, gates and state are written in place (`out=` and
   in-place operations on views cut once, at the start), so a character is a fixed list of ATen
   calls with no allocation and no slicing. The LSTM's gates are reordered (input, forget,
@@ -42,13 +46,21 @@ class Product:
     stored in the layout its kernel reads fastest (`product_layout`); `vector` is (cols,) for
     one stream or (N, cols) for N, `out` (rows,) or (N, rows). `run()` runs the product."""
 
-    def __init__(self, matrix: Tensor, base: Tensor, vector: Tensor, out: Tensor) -> None:
+    def __init__(self, matrix: Tensor, base: Tensor, vector: Tensor, out: Tensor, layout: str | None = None) -> None:
+        """`layout`: another of `LAYOUTS` than the rule's (for the benchmark's floor)."""
         rows, cols = matrix.shape
         self.matrix_bytes = matrix.numel() * matrix.element_size()
-        self.layout = product_layout(matrix.dtype, matrix.device, 1 if vector.dim() == 1 else vector.shape[0])
+        streams = 1 if vector.dim() == 1 else vector.shape[0]
+        self.layout = layout or product_layout(matrix.dtype, matrix.device, streams, self.matrix_bytes)
         if self.layout == "column-major":
             self.matrix = matrix.t().contiguous().t()
             self.run: Callable[[], Tensor] = functools.partial(torch.addmv, base, self.matrix, vector, out=out)
+        elif self.layout == ONEDNN:
+            # oneDNN's own blocked copy of the weights for this many rows; its product returns
+            # a new tensor, copied into the preallocated one that the elementwise steps read
+            vectors = vector.view(-1, cols)
+            self.matrix = torch.ops.mkldnn._reorder_linear_weight(matrix.contiguous(), vectors.shape[0])
+            self.run = functools.partial(_onednn_product, self.matrix, base, vectors, out.view(-1, rows))
         elif self.layout == "row-major, as a matrix product":
             self.matrix = matrix.contiguous()
             self.run = functools.partial(torch.addmm, base.view(1, rows), vector.view(-1, cols), self.matrix.t(),
@@ -58,14 +70,32 @@ class Product:
             self.run = functools.partial(torch.addmv, base, self.matrix, vector, out=out)
 
 
-def product_layout(dtype: torch.dtype, device: torch.device, streams: int = 1) -> str:
-    """The weight layout of the products on the CPU: a fixed rule per dtype and stream count
-    (not timed at run time, so that the same seed gives the same text in every process)."""
+ONEDNN = "oneDNN's packed layout, as a matrix product"
+LAYOUTS = ("column-major", ONEDNN, "row-major, as a matrix product", "row-major")
+ONEDNN_FROM_BYTES = 3_000_000
+"""One fp32 stream's products from this size on go through oneDNN, smaller ones through MKL's
+matrix-vector product: per product, alternating rounds on a 2-core AMD EPYC (torch 2.13,
+2026-12-02), MKL was faster up to 1.7 MB (21 us against 33 us at 1.1 MB) and oneDNN from
+3.3 MB (98 us against 137 us at 8.4 MB, 240 against 471 at 18.9 MB)."""
+
+
+def product_layout(dtype: torch.dtype, device: torch.device, streams: int = 1, matrix_bytes: int = 0) -> str:
+    """The weight layout of the products on the CPU: a fixed rule per dtype, stream count and
+    size (not timed at run time, so that the same seed gives the same text in every process).
+    Several fp32 streams go through oneDNN: MKL's fp32 matrix product at 8 rows ran 3x slower
+    than oneDNN's on the same weights (512x2, same machine and day as ONEDNN_FROM_BYTES)."""
     if device.type != "cpu":
         return "row-major"
+    onednn = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    if dtype == torch.float32 and onednn and (streams > 1 or matrix_bytes >= ONEDNN_FROM_BYTES):
+        return ONEDNN
     if streams == 1 and dtype == torch.float32:
         return "column-major" if torch.backends.mkl.is_available() else "row-major"
     return "row-major, as a matrix product"
+
+
+def _onednn_product(packed: Tensor, base: Tensor, vectors: Tensor, out: Tensor) -> Tensor:
+    return out.copy_(torch.ops.mkldnn._linear_pointwise(vectors, packed, base, "none", [], ""))
 
 
 def _lstm_order(hidden: int) -> Tensor:
@@ -80,11 +110,12 @@ class CpuStepper:
     (layers, N, H)), as after its prime."""
 
     def __init__(self, model: "torch.nn.Module", hidden: tuple[Tensor, ...], packed: dict | None = None,
-                 native: bool | None = None) -> None:
+                 native: bool | None = None, layout: str | None = None) -> None:
         """`packed`: the int8 form of the model's weights by name (models/int8.py), to step with
         those instead (the model's own weights are then the rounded ones, for layer 0's table).
         `native`: the elementwise steps in models/fused_step.c (None: wherever it applies,
-        which is the rule the sampler uses; False: the ATen path; True: that or an error)."""
+        which is the rule the sampler uses; False: the ATen path; True: that or an error).
+        `layout`: every product in that one of `LAYOUTS` instead of the rule's (the floor's)."""
         config, rnn = model.config, model.rnn
         self.cell, self.layers, self.size = config.cell, config.layers, config.hidden
         self.width = _GATES[self.cell] * self.size
@@ -118,7 +149,7 @@ class CpuStepper:
             base = torch.cat([b_above, b_rec[l]])
             if packed is None:
                 matrix = torch.cat([model.get_parameter(name).detach()[rows_above], weight(f"weight_hh_l{l}")[order]])
-                product: Product | Int8Product = Product(matrix, base, self.h[l], out)
+                product: Product | Int8Product = Product(matrix, base, self.h[l], out, layout)
             else:
                 matrix = int8_stacked([packed[name], packed[f"rnn.weight_hh_l{l}"]], [rows_above, order])
                 product = Int8Product(matrix, base, self.h[l], out)

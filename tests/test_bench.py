@@ -234,7 +234,11 @@ def test_both_floors_time_the_same_products(monkeypatch):
     model = CharRNN(ModelConfig(12, "lstm", 8, 3, 0.0)).eval()
     stream = CpuStepper(model, model.init_hidden(1))
     stored = sampling_floor._as_stored(model)
-    assert len(stored) == 6 and len(sampling_floor._as_ours(model)) == 3
+    stacked = sampling_floor._stacked(model)
+    assert len(stored) == 6 and len(stacked) == 3
+    # each stacked product in every fp32 kernel there is here (MKL's column-major, oneDNN's packed)
+    kernels = int(torch.backends.mkl.is_available()) + int(torch.backends.mkldnn.is_available())
+    assert {len(k) for k in stacked} == {max(1, kernels)}
     stored_bytes = sum(call.args[0].numel() * 4 for call in stored)
     assert sum(p.matrix_bytes for p in stream.products) == stored_bytes
     assert sampling_floor.floor_seconds_per_char(model, chars=5, rounds=1) > 0

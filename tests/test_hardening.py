@@ -258,12 +258,12 @@ def test_an_endless_sample_is_refused_and_a_long_one_gives_way_to_a_pause(tmp_pa
     r = run_cli("train", "--corpus", str(small_text(tmp_path)), "--session", "huge", "--sample-length", "1000000000",
                 "--headless", "--sessions-dir", str(tmp_path / "sessions"))
     assert r.returncode == 2 and "the sample length must be from 1 to 50,000" in r.stderr, r.stderr
-    session = _background(tmp_path, "long", "--hidden", "64", "--sample-every", "5", "--sample-length", "50000")
+    session = _background(tmp_path, "long", "--hidden", "256", "--sample-every", "5", "--sample-length", "50000")
     try:
         wait_until(lambda: session.read_status().get("step", 0) >= 5, "the first sample to begin", 120)
         reply = send_command(session, {"kind": "pause"}, timeout=20)
         assert reply["ok"], reply
-        # 50,000 characters take tens of seconds here; the pause must not wait for them.
+        # 50,000 characters take seconds at 256x2 here (about 4 s at 14k chars/s); the pause must not wait for them.
         wait_until(lambda: session.read_status().get("state") == "paused", "the pause", 120)
         samples = read_jsonl(session.samples_path)
         assert samples and samples[-1].get("interrupted") is True and len(samples[-1]["text"]) < 50_000

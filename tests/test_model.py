@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from workbench.models.charrnn import CharRNN, ModelConfig
 from workbench.models.dropout import fast_dropout
-from workbench.models.cpu_stepper import CpuStepper, native_step_module
+from workbench.models.cpu_stepper import ONEDNN, ONEDNN_FROM_BYTES, CpuStepper, native_step_module, product_layout
 from workbench.models.stepper import CharStepper
 
 
@@ -57,6 +57,8 @@ def test_sampling_steps_match_the_forward(cell, batch, layers):
     natives = [True, False] if native_step_module() is not None else [False]
     steppers = [*(CpuStepper(model, after_first, native=n) for n in natives), CharStepper(model, after_first)]
     assert [s.native for s in steppers[:-1]] == natives
+    if torch.backends.mkldnn.is_available():  # oneDNN's products, which large one-stream models use
+        steppers.insert(0, CpuStepper(model, after_first, layout=ONEDNN))
     for stepper in steppers:
         for t in range(1, 8):
             if batch == 1 and isinstance(stepper, CpuStepper):
@@ -76,13 +78,18 @@ def test_the_cpu_stepper_lays_out_each_product_for_its_kernel_and_keeps_the_byte
     assert [p.matrix.shape for p in stream.products] == [(128, 16), (84, 16)]  # [W_ih1; W_hh0], [fc; W_hh1]
     assert sum(p.matrix_bytes for p in stream.products) == (3 * 64 * 16 + 20 * 16) * model.fc.weight.element_size()
     layout = {p.layout for p in stream.products}
-    if dtype == torch.float32 and torch.backends.mkl.is_available():
+    if dtype == torch.float32 and torch.backends.mkl.is_available():  # small products: MKL's, column-major
         assert layout == {"column-major"} and all(p.matrix.t().is_contiguous() for p in stream.products)
     elif dtype == torch.bfloat16:
         assert layout == {"row-major, as a matrix product"} and all(p.matrix.is_contiguous() for p in stream.products)
-    # several streams: matrix products on row-major weights, whatever the dtype
+    # several streams: matrix products, fp32 on oneDNN's packed weights (MKL's were 3x slower), bf16 row-major
     streams = CpuStepper(model, model.init_hidden(3))
-    assert {p.layout for p in streams.products} == {"row-major, as a matrix product"}
+    several = ONEDNN if dtype == torch.float32 and torch.backends.mkldnn.is_available() else "row-major, as a matrix product"
+    assert {p.layout for p in streams.products} == {several}
+    # one fp32 stream's products from ONEDNN_FROM_BYTES on: oneDNN's (faster than MKL's there)
+    if dtype == torch.float32 and torch.backends.mkldnn.is_available():
+        assert product_layout(dtype, torch.device("cpu"), 1, ONEDNN_FROM_BYTES) == ONEDNN
+        assert product_layout(dtype, torch.device("cpu"), 1, ONEDNN_FROM_BYTES - 1) != ONEDNN
     # the top product's upper rows are the output layer, as stored (LSTM gates reordered below it)
     assert torch.equal(stream.products[1].matrix[:20], model.fc.weight.detach())
 

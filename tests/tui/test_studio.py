@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from textual.widgets import Input, Select, TextArea
-from tui_support import aio, wait_for
+from tui_support import HeldStreams, aio, wait_for
 
 from support import REPO, make_session, run_trainer, small_text
 from workbench.tui.app import WorkbenchApp
@@ -82,7 +82,11 @@ async def test_same_seed_same_text_and_batches_side_by_side(trained):
 
 
 @aio
-async def test_the_text_streams_in_and_stop_leaves_it_shorter(trained):
+async def test_the_text_streams_in_and_stop_leaves_it_shorter(trained, monkeypatch):
+    """Text shows while the worker is still generating, and escape stops it for good. The
+    stream is held (HeldStreams) so that no machine finishes 50,000 characters before the
+    check (the native CPU step did on the tiny model)."""
+    held = HeldStreams(monkeypatch)
     sessions, _ = trained
     app = WorkbenchApp(sessions, studio="st")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -91,10 +95,12 @@ async def test_the_text_streams_in_and_stop_leaves_it_shorter(trained):
         set_fields(screen, prime="The ", length="50000", seed="1")
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: columns.generated > 0, what="the first characters")
+        held.shown.set()
         assert screen.generating and columns.generated < 50_000  # on screen before the worker is done
         await pilot.press("escape")  # stop
         assert not screen.generating and isinstance(app.screen, StudioScreen)
         stopped = columns.generated
+        held.release.set()  # the stream could go on now: nothing more may reach the screen
         await pilot.pause(0.3)
         assert columns.generated == stopped < 50_000
         set_fields(screen, length="15")  # still answering

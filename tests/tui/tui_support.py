@@ -24,6 +24,29 @@ TINY_FORM = {"hidden": "32", "layers": "1", "dropout": "0", "batch_size": "8", "
 FIXED_TIME = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
 
+class HeldStreams:
+    """`sample_stream` held after its first thousand characters until `release` is set: paced
+    (so that chunks still post) until `shown` is set, then stopped. A screen's streaming state
+    can then be checked on any machine, however fast it samples."""
+
+    def __init__(self, monkeypatch) -> None:
+        import threading
+
+        from workbench.engine import sampling
+
+        self.real, self.shown, self.release = sampling.sample_stream, threading.Event(), threading.Event()
+        monkeypatch.setattr(sampling, "sample_stream", self.stream)
+
+    def stream(self, *args, **kwargs):
+        for count, pieces in enumerate(self.real(*args, **kwargs)):
+            yield pieces
+            if count >= 1000:
+                if self.shown.is_set():
+                    assert self.release.wait(120), "the test never let the stream go"
+                else:
+                    time.sleep(0.01)  # paced until the test has seen text (a chunk posts every 50 ms)
+
+
 def aio(test):
     """Run an async test function with asyncio (no pytest plugin needed)."""
 

@@ -11,10 +11,12 @@ Python per character beyond the calls), two ways:
 
 * as stored: one `torch.mv` per product on the model's own row-major weights, into
   preallocated outputs (the floor as first defined);
-* as ours does them (models/cpu_stepper.py): stacked by the vector they multiply (2 calls a
-  character at 2 layers) and each in the layout its kernel reads fastest. That is faster than
-  the first (the same bytes, fewer and faster calls), so it is the floor the goal is against:
-  ours divided by it is the share of a character's time that is the products at all.
+* stacked as ours does them (models/cpu_stepper.py), by the vector they multiply (2 calls a
+  character at 2 layers), each product timed alone in every fp32 kernel we have (MKL's
+  matrix-vector product on column-major weights, oneDNN's on its packed ones) and taken at
+  the fastest, whichever our sampler's rule picks. That is faster than the first (the same
+  bytes, fewer and faster calls), so it is the floor the goal is against: ours divided by it
+  is the share of a character's time that is the products at all.
 
 Ours and both floors are timed in alternating rounds and each keeps its best, so that the
 machine's noise (a third between runs here) falls on all alike rather than on ours alone."""
@@ -47,11 +49,19 @@ def _as_stored(model: Any) -> list[Callable[[], Any]]:
                               out=torch.empty(w.shape[0], dtype=dtype, device=device)) for w in weights]
 
 
-def _as_ours(model: Any) -> list[Callable[[], Any]]:
-    """The product calls of our one-stream step, stacked and laid out as it does them."""
-    from workbench.models.cpu_stepper import CpuStepper
+def _stacked(model: Any) -> list[list[Callable[[], Any]]]:
+    """Each stacked product of our one-stream step, in every layout that its dtype has a
+    kernel for (fp32: MKL column-major and oneDNN; otherwise the sampler's own)."""
+    import torch
 
-    return [product.run for product in CpuStepper(model, model.init_hidden(1)).products]
+    from workbench.models.cpu_stepper import ONEDNN, CpuStepper
+
+    layouts: list = [None]
+    if model.fc.weight.dtype == torch.float32 and model.fc.weight.device.type == "cpu":
+        layouts = [layout for layout, available in (("column-major", torch.backends.mkl.is_available()),
+                                                    (ONEDNN, torch.backends.mkldnn.is_available())) if available] or [None]
+    steppers = [CpuStepper(model, model.init_hidden(1), layout=layout) for layout in layouts]
+    return [[stepper.products[index].run for stepper in steppers] for index in range(len(steppers[0].products))]
 
 
 def _seconds_per_char(calls: list[Callable[[], Any]], chars: int, rounds: int) -> float:
@@ -73,19 +83,24 @@ def _seconds_per_char(calls: list[Callable[[], Any]], chars: int, rounds: int) -
 
 def floor_seconds_per_char(model: Any, chars: int = FLOOR_CHARS, rounds: int = ROUNDS,
                            how: str = "ours") -> float:
-    """Seconds per character of the products alone (best of `rounds` rounds), done as our
-    sampler does them (`how="ours"`) or one `torch.mv` each on the weights as stored."""
+    """Seconds per character of the products alone (best of `rounds` rounds): stacked as our
+    sampler does them, each in its fastest kernel (`how="ours"`), or one `torch.mv` each on
+    the weights as stored."""
     import torch
 
+    if how != "ours":
+        with torch.inference_mode():
+            calls = _as_stored(model)
+        return _seconds_per_char(calls, chars, rounds)
     with torch.inference_mode():
-        calls = _as_ours(model) if how == "ours" else _as_stored(model)
-    return _seconds_per_char(calls, chars, rounds)
+        products = _stacked(model)
+    return sum(min(_seconds_per_char([call], chars, rounds) for call in kernels) for kernels in products)
 
 
 def floor_figures(model: Any, time_ours: Callable[[], float], rounds: int = ROUNDS) -> dict[str, Any]:
     """The floors' chars/s, ours (`time_ours()`: chars/s of one stream) at its best over the
     same alternating rounds, and ours as a fraction of each floor (1.0: nothing but the products)."""
-    from workbench.models.cpu_stepper import CpuStepper, product_layout
+    from workbench.models.cpu_stepper import CpuStepper
 
     ours, floor, as_stored = 0.0, 0.0, 0.0
     for _ in range(rounds):
@@ -97,5 +112,5 @@ def floor_figures(model: Any, time_ours: Callable[[], float], rounds: int = ROUN
     return {"sample_elementwise": "native" if stepper.native else "ATen","sample_floor_chars_per_sec": floor, "sample_best_chars_per_sec": ours, "sample_vs_floor": ours / floor,
             "sample_floor_as_stored_chars_per_sec": as_stored, "sample_vs_floor_as_stored": ours / as_stored,
             "sample_floor_calls": len(products), "sample_floor_as_stored_calls": 2 * model.config.layers,
-            "sample_floor_layout": product_layout(model.fc.weight.dtype, model.fc.weight.device),
+            "sample_floor_layout": " + ".join(p.layout for p in products),
             "sample_floor_rounds": rounds, "sample_floor_weight_bytes": sum(p.matrix_bytes for p in products)}
