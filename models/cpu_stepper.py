@@ -30,6 +30,7 @@ Same weights and arithmetic as `CharRNN.forward` in eval mode, up to the order o
 from __future__ import annotations
 
 import functools
+import math
 from typing import Callable
 
 import torch
@@ -53,7 +54,8 @@ class Product:
         streams = 1 if vector.dim() == 1 else vector.shape[0]
         self.layout = layout or product_layout(matrix.dtype, matrix.device, streams, self.matrix_bytes)
         if self.layout == "column-major":
-            self.matrix = matrix.t().contiguous().t()
+            self.matrix = at_page_offset((cols, rows), matrix.dtype, 0).t()
+            self.matrix.copy_(matrix)
             self.run: Callable[[], Tensor] = functools.partial(torch.addmv, base, self.matrix, vector, out=out)
         elif self.layout == ONEDNN:
             # oneDNN's own blocked copy of the weights for this many rows; its product returns
@@ -92,6 +94,24 @@ def product_layout(dtype: torch.dtype, device: torch.device, streams: int = 1, m
     if streams == 1 and dtype == torch.float32:
         return "column-major" if torch.backends.mkl.is_available() else "row-major"
     return "row-major, as a matrix product"
+
+
+PAGE = 4096
+OUT_OFFSET = PAGE // 2
+"""Where a product's output starts past a 4 KiB boundary, its column-major matrix starting on
+one. When the two sit at nearly the same offset within a page (a column of 1024 or 2048 floats
+is whole pages, so every column does), the kernel's loads of the matrix are taken for
+dependents of its stores to the output (4 KiB aliasing): MKL's matrix-vector product at 256x2
+(2048 x 256) took 47-50 us with the output 0-512 bytes past the matrix's page offset against
+37-39 us at 1-3 KB (2-core AMD EPYC, 2026-12-03), and malloc put some steppers' buffers there."""
+
+
+def at_page_offset(shape: tuple[int, ...], dtype: torch.dtype, offset: int) -> Tensor:
+    """An uninitialised tensor of `shape` whose data starts `offset` bytes past a page boundary."""
+    numel, size = math.prod(shape), torch.empty((), dtype=dtype).element_size()
+    buffer = torch.empty(numel + PAGE // size, dtype=dtype)
+    start = ((offset - buffer.data_ptr()) % PAGE) // size
+    return buffer[start:start + numel].view(shape)
 
 
 def _onednn_product(packed: Tensor, base: Tensor, vectors: Tensor, out: Tensor) -> Tensor:
@@ -145,7 +165,7 @@ class CpuStepper:
         self.out: list[Tensor] = []
         self.products: list[Product | Int8Product] = []
         for l, (name, rows_above, b_above) in enumerate(above):
-            out = torch.empty(*lead, len(rows_above) + self.width, dtype=table.dtype, device=table.device)
+            out = at_page_offset((*lead, len(rows_above) + self.width), table.dtype, OUT_OFFSET)
             base = torch.cat([b_above, b_rec[l]])
             if packed is None:
                 matrix = torch.cat([model.get_parameter(name).detach()[rows_above], weight(f"weight_hh_l{l}")[order]])

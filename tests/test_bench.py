@@ -72,7 +72,7 @@ def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
     assert positive(ours["sample_floor_chars_per_sec"]) and ours["sample_floor_weight_bytes"] > 0
     assert positive(ours["sample_floor_as_stored_chars_per_sec"]) and 2 * ours["sample_floor_calls"] == ours["sample_floor_as_stored_calls"]
     # ours at its best over the floor's alternating rounds, against the floor's best
-    assert positive(ours["sample_best_chars_per_sec"]) and ours["sample_floor_rounds"] == 3
+    assert positive(ours["sample_best_chars_per_sec"]) and ours["sample_floor_rounds"] == 5
     assert ours["sample_vs_floor"] == pytest.approx(ours["sample_best_chars_per_sec"] / ours["sample_floor_chars_per_sec"])
     native = native_step_module() is not None  # the bench's model is fp32
     assert ours["sample_elementwise"] == ("native" if native else "ATen")
@@ -200,27 +200,32 @@ def test_the_floors_and_ours_are_timed_in_alternating_rounds_and_each_keeps_its_
     from workbench.models.charrnn import CharRNN, ModelConfig
 
     calls = []
-    floors = {"ours": iter([0.004, 0.002, 0.003]), "stored": iter([0.005, 0.004, 0.008])}  # seconds a char
+    floors = {"ours": iter([0.004, 0.002, 0.003, 0.005, 0.0025]),
+              "stored": iter([0.005, 0.004, 0.008, 0.006, 0.007])}  # seconds a char
+    picked = [("column-major", lambda: None), ("oneDNN", lambda: None)]
 
-    def floor(model, rounds, how):
+    def floor(model, rounds, how, kernels=None):
         calls.append(how)
+        assert how == "stored" or kernels is picked  # the kernels picked once, before the rounds
         return next(floors[how])
 
     monkeypatch.setattr(sampling_floor, "floor_seconds_per_char", floor)
-    rates = iter([100.0, 300.0, 200.0])
+    monkeypatch.setattr(sampling_floor, "fastest_kernels", lambda model: picked)
+    rates = iter([100.0, 300.0, 200.0, 250.0, 120.0])
 
     def ours():
         calls.append("sampler")
         return next(rates)
 
-    figures = sampling_floor.floor_figures(CharRNN(ModelConfig(10, "lstm", 8, 2, 0.0)), ours)
-    assert calls == ["sampler", "ours", "stored"] * 3
+    figures = sampling_floor.floor_figures(CharRNN(ModelConfig(10, "lstm", 8, 2, 0.0)), ours, rounds=5)
+    assert calls == ["sampler", "ours", "stored"] * sampling_floor.ROUNDS == ["sampler", "ours", "stored"] * 5
     assert figures["sample_best_chars_per_sec"] == 300.0 and figures["sample_floor_chars_per_sec"] == pytest.approx(500.0)
     assert figures["sample_vs_floor"] == pytest.approx(0.6)
     assert figures["sample_floor_as_stored_chars_per_sec"] == pytest.approx(250.0)
     assert figures["sample_vs_floor_as_stored"] == pytest.approx(1.2)
     # 2 layers: 4 products as stored, 2 stacked calls, and the bytes of every weight the products read
     assert figures["sample_floor_as_stored_calls"] == 4 and figures["sample_floor_calls"] == 2
+    assert figures["sample_floor_kernels"] == "column-major + oneDNN"
     assert figures["sample_floor_weight_bytes"] == 4 * (2 * 32 * 8 + 32 * 8 + 10 * 8)
 
 
@@ -239,6 +244,8 @@ def test_both_floors_time_the_same_products(monkeypatch):
     # each stacked product in every fp32 kernel there is here (MKL's column-major, oneDNN's packed)
     kernels = int(torch.backends.mkl.is_available()) + int(torch.backends.mkldnn.is_available())
     assert {len(k) for k in stacked} == {max(1, kernels)}
+    picked = sampling_floor.fastest_kernels(model, chars=5)
+    assert len(picked) == 3 and all(layout in {layout for layout, _ in k} for (layout, _), k in zip(picked, stacked))
     stored_bytes = sum(call.args[0].numel() * 4 for call in stored)
     assert sum(p.matrix_bytes for p in stream.products) == stored_bytes
     assert sampling_floor.floor_seconds_per_char(model, chars=5, rounds=1) > 0

@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from workbench.models.charrnn import CharRNN, ModelConfig
 from workbench.models.dropout import fast_dropout
-from workbench.models.cpu_stepper import ONEDNN, ONEDNN_FROM_BYTES, CpuStepper, native_step_module, product_layout
+from workbench.models.cpu_stepper import (ONEDNN, ONEDNN_FROM_BYTES, OUT_OFFSET, PAGE, CpuStepper, at_page_offset,
+                                          native_step_module, product_layout)
 from workbench.models.stepper import CharStepper
 
 
@@ -80,6 +81,9 @@ def test_the_cpu_stepper_lays_out_each_product_for_its_kernel_and_keeps_the_byte
     layout = {p.layout for p in stream.products}
     if dtype == torch.float32 and torch.backends.mkl.is_available():  # small products: MKL's, column-major
         assert layout == {"column-major"} and all(p.matrix.t().is_contiguous() for p in stream.products)
+        # each matrix on a page boundary and its output half a page past one (no 4 KiB aliasing)
+        assert all(p.matrix.data_ptr() % PAGE == 0 for p in stream.products)
+        assert all(out.data_ptr() % PAGE == OUT_OFFSET for out in stream.out)
     elif dtype == torch.bfloat16:
         assert layout == {"row-major, as a matrix product"} and all(p.matrix.is_contiguous() for p in stream.products)
     # several streams: matrix products, fp32 on oneDNN's packed weights (MKL's were 3x slower), bf16 row-major
@@ -92,6 +96,15 @@ def test_the_cpu_stepper_lays_out_each_product_for_its_kernel_and_keeps_the_byte
         assert product_layout(dtype, torch.device("cpu"), 1, ONEDNN_FROM_BYTES - 1) != ONEDNN
     # the top product's upper rows are the output layer, as stored (LSTM gates reordered below it)
     assert torch.equal(stream.products[1].matrix[:20], model.fc.weight.detach())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int8])
+def test_a_buffer_at_a_page_offset_starts_there_and_holds_its_shape(dtype):
+    for offset in (0, 64, OUT_OFFSET, PAGE - 64):
+        for _ in range(5):  # malloc's addresses vary: each lands where asked
+            buffer = at_page_offset((3, 70), dtype, offset)
+            assert buffer.data_ptr() % PAGE == offset and buffer.shape == (3, 70) and buffer.is_contiguous()
+            assert buffer.dtype == dtype
 
 
 def test_one_stream_leaves_the_given_state_alone():

@@ -41,6 +41,26 @@ def test_streaming_yields_one_character_per_step_on_the_cpu(model):
     assert "ab" + "".join(p[0] for p in pieces) == generate(model, VOCAB, SampleSettings(length=25, prime="ab"), seed=3)[0]
 
 
+@pytest.mark.parametrize("num", [1, 3])
+def test_streams_interleaved_in_one_thread_leave_the_caller_s_grad_mode_alone(model, num):
+    """A waiting stream holds no grad mode (they are thread-local): two streams taken in turns
+    give each one's own text, and between their characters the caller trains as usual."""
+    s = SampleSettings(length=40, prime="ab")
+    alone = [generate(model, VOCAB, s, num=num, seed=seed) for seed in (1, 2)]
+    first, second = sample_stream(model, VOCAB, s, num=num, seed=1), sample_stream(model, VOCAB, s, num=num, seed=2)
+    texts = [["ab"] * num, ["ab"] * num]
+    for index, (a, b) in enumerate(zip(first, second)):
+        assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+        texts[0] = [t + p for t, p in zip(texts[0], a)]
+        texts[1] = [t + p for t, p in zip(texts[1], b)]
+        if index == 10:
+            first.close()  # the first ends early: the second goes on in no mode of the first's
+            break
+    texts[1] = [t + "".join(p) for t, p in zip(texts[1], zip(*second))]
+    assert texts[0] == [t[:13] for t in alone[0]] and texts[1] == alone[1]
+    assert not torch.is_inference_mode_enabled()
+
+
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_top_k_never_emits_a_character_outside_the_k_most_likely(model, k):
     text = generate(model, VOCAB, SampleSettings(length=200, top_k=k, prime="a"), seed=k)[0]

@@ -24,18 +24,17 @@ LF, nothing stripped), so both train on identical characters.
 from __future__ import annotations
 
 import argparse
-import functools
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from workbench.bench.baseline import SAMPLE_TOP_K, baseline_path, check_same_text, load_bench_corpus, run_baseline
 from workbench.bench.encoding import encoding_figures
 from workbench.bench.machine import machine_info
 from workbench.bench.report import format_table, goals, say, write_json
-from workbench.bench.sampling_floor import floor_figures
+from workbench.bench.sampling_floor import FLOOR_CHARS, ROUNDS as FLOOR_ROUNDS, floor_figures
 from workbench.bench.scoring import SCORE_CHARS, measure_scoring
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.units import bits_per_char
@@ -70,7 +69,7 @@ def _run(args: argparse.Namespace, baseline: Path | None) -> int:
         say(f"ours: sampling {args.sample_chars:,} chars")
         ours.update(measure_sampling(model, corpus.vocab, args.sample_chars, args.sample_batch))
         say("ours: the floor of one stream (the products alone)")
-        ours.update(floor_figures(model, functools.partial(one_stream_rate, model, corpus.vocab, args.sample_chars)))
+        ours.update(floor_figures(model, one_stream_segments(model, corpus.vocab, FLOOR_CHARS, FLOOR_ROUNDS)))
         say(f"ours: scoring {SCORE_CHARS:,} chars (workbench score) and the model's forward alone")
         ours.update(measure_scoring(model, corpus))
         del model
@@ -237,10 +236,26 @@ def _time_stream(model: Any, vocab: list[str], chars: int, num: int, graph: bool
     return produced, seconds, (prime + "".join(pieces))[:300]
 
 
-def one_stream_rate(model: Any, vocab: list[str], chars: int) -> float:
-    """Chars/s of one sampling stream, as `measure_sampling` times it."""
-    produced, seconds, _ = _time_stream(model, vocab, chars, 1)
-    return produced / seconds
+def one_stream_segments(model: Any, vocab: list[str], chars: int, segments: int) -> Callable[[], float]:
+    """Chars/s of one sampling stream, `chars` characters a call, for `segments` calls: all
+    from one stream, set up (and warmed up by `chars` characters) before the first call, so
+    that what each call times is per character only."""
+    from workbench.engine.config import SampleSettings
+    from workbench.engine.sampling import sample_stream
+
+    prime = SAMPLE_PRIME if all(ch in set(vocab) for ch in SAMPLE_PRIME) else vocab[0]
+    settings = SampleSettings(length=(segments + 1) * chars, top_k=SAMPLE_TOP_K, prime=prime)
+    stream = sample_stream(model, vocab, settings, num=1, seed=1)
+    for _ in range(chars):
+        next(stream)
+
+    def segment() -> float:
+        t0 = time.perf_counter()
+        for _ in range(chars):
+            next(stream)
+        return chars / (time.perf_counter() - t0)
+
+    return segment
 
 
 def measure_sampling(model: Any, vocab: list[str], chars: int, batch: int = SAMPLE_BATCH) -> dict[str, Any]:

@@ -45,20 +45,39 @@ def sample_stream(
     was_training = model.training
     model.eval()
     try:
+        # No grad mode is held across a yield: it is thread-local, so it would leak into the
+        # caller while the stream waits, and streams interleaved in one thread would end each
+        # other's (the first to close switches it off under the other).
         with torch.inference_mode():
             # The prime read once at batch 1 and its state copied to every stream: a long prime
             # costs the same for 100 samples as for one (no num x prime x vocab tensor).
             logits, hidden = model.read(prime_ids, model.init_hidden(1, device))
             logits = logits.expand(num, -1)
             hidden = tuple(h.expand(-1, num, -1).contiguous() for h in hidden)
-            if device.type == "cpu":
-                yield from _stream_on_cpu(_stepper(model, hidden), logits, vocab, settings, seed)
-            else:
-                graph = cuda_graph and device.type == "cuda"
+        if device.type == "cpu":
+            # ordinary tensors, none needing a gradient: the steps write them in place with no
+            # mode at all (entering inference mode each character would cost 2 us of it)
+            with torch.no_grad():
+                stepper = _stepper(model, hidden)
+            yield from _stream_on_cpu(stepper, logits, vocab, settings, seed)
+        else:
+            graph = cuda_graph and device.type == "cuda"
+            with torch.inference_mode():
                 sampler = ChunkSampler(CharStepper(model, hidden), logits, settings, seed, graph=graph)
-                yield from stream_in_chunks(sampler, vocab, settings.length)
+            yield from _each_in_inference_mode(stream_in_chunks(sampler, vocab, settings.length))
     finally:
         model.train(was_training)
+
+
+def _each_in_inference_mode(items: Iterator[list[str]]) -> Iterator[list[str]]:
+    """`items`, each computed in inference mode and yielded outside it (a chunk's worth of
+    characters a time: the mode's 2 us are nothing there)."""
+    while True:
+        with torch.inference_mode():
+            item = next(items, None)
+        if item is None:
+            return
+        yield item
 
 
 def _stepper(model: "torch.nn.Module", hidden: tuple[Tensor, ...]) -> CpuStepper:
