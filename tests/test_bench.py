@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from workbench.bench.sampling_floor import ROUNDS
 from workbench.cli import main
 from workbench.engine.presets import BY_KEY
 from workbench.models.cpu_stepper import native_step_module
@@ -72,7 +73,7 @@ def test_bench_against_the_baseline_reports_ratios(tmp_path, capsys):
     assert positive(ours["sample_floor_chars_per_sec"]) and ours["sample_floor_weight_bytes"] > 0
     assert positive(ours["sample_floor_as_stored_chars_per_sec"]) and 2 * ours["sample_floor_calls"] == ours["sample_floor_as_stored_calls"]
     # ours at its best over the floor's alternating rounds, against the floor's best
-    assert positive(ours["sample_best_chars_per_sec"]) and ours["sample_floor_rounds"] == 5
+    assert positive(ours["sample_best_chars_per_sec"]) and ours["sample_floor_rounds"] == ROUNDS
     assert ours["sample_vs_floor"] == pytest.approx(ours["sample_best_chars_per_sec"] / ours["sample_floor_chars_per_sec"])
     native = native_step_module() is not None  # the bench's model is fp32
     assert ours["sample_elementwise"] == ("native" if native else "ATen")
@@ -218,7 +219,7 @@ def test_the_floors_and_ours_are_timed_in_alternating_rounds_and_each_keeps_its_
         return next(rates)
 
     figures = sampling_floor.floor_figures(CharRNN(ModelConfig(10, "lstm", 8, 2, 0.0)), ours, rounds=5)
-    assert calls == ["sampler", "ours", "stored"] * sampling_floor.ROUNDS == ["sampler", "ours", "stored"] * 5
+    assert calls == ["sampler", "ours", "stored"] * 5
     assert figures["sample_best_chars_per_sec"] == 300.0 and figures["sample_floor_chars_per_sec"] == pytest.approx(500.0)
     assert figures["sample_vs_floor"] == pytest.approx(0.6)
     assert figures["sample_floor_as_stored_chars_per_sec"] == pytest.approx(250.0)
