@@ -19,6 +19,8 @@ traffic plus whatever runs between them. Three things keep both small:
   alternating rounds (README, Sampling at the machine's limit).
 * The elementwise part of each layer (gates, cell state, h) in one native call where
   models/fused_step.c was built (`native_step_module`), else a few ATen calls.
+* Each column-major matrix on a page boundary and its output half a page past one
+  (`OUT_OFFSET`): at the same offset the kernel's loads wait on its own stores.
 * Everything preallocated: products, gates and state are written in place (`out=` and
   in-place operations on views cut once, at the start), so a character is a fixed list of ATen
   calls with no allocation and no slicing. The LSTM's gates are reordered (input, forget,

@@ -22,7 +22,7 @@ Python per character beyond the calls), two ways:
 The sequence, not the sum of each product timed alone: a product repeated on its own keeps
 more of its weights in the cache from one call to the next than it can when a character's
 other products pass through between (at 512x2 the two stacked products, 8.4 and 4.4 MB, took
-10-15% longer in sequence than the sum of their times alone; 2-core AMD EPYC, 2026-12-03).
+up to 15% longer in sequence than the sum of their times alone; 2-core AMD EPYC, 2026-12-03).
 And the sum of separately kept bests is lower than any one character's time on a noisy machine.
 
 Ours and both floors are timed in alternating rounds and each keeps its best, so that the
