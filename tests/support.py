@@ -98,14 +98,14 @@ class PretendMachine:
         self.busy += self.others * seconds
 
 
-def sharp_model(vocab_size: int):
+def sharp_model(vocab_size: int, cell: str = "lstm"):
     """A small untrained CharRNN with sharpened weights (fp32, eval mode), so that top-k cuts."""
     import torch
 
     from workbench.models.charrnn import CharRNN, ModelConfig
 
     torch.manual_seed(0)
-    model = CharRNN(ModelConfig(vocab_size=vocab_size, hidden=24, layers=2, dropout=0.0))
+    model = CharRNN(ModelConfig(vocab_size=vocab_size, cell=cell, hidden=24, layers=2, dropout=0.0))
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(3.0)  # sharper distributions, so top-k actually cuts something

@@ -207,7 +207,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _precision_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantize", choices=("int8",), default=None,
-                   help="int8: weight-only int8 weights of the same checkpoint (LSTM, CPU), faster for one stream "
+                   help="int8: weight-only int8 weights of the same checkpoint (CPU only), faster for one stream "
                         "of a large model and not quite the trained model; its speed and cost in bits/char against "
                         "fp32 on the validation text are measured and printed first (default: off)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",

@@ -91,7 +91,7 @@ def load_model(session: Session, which: str = "latest", device: str = "auto", th
         choose_threads(load)
     elif threads is not None:
         torch.set_num_threads(threads)
-    check_quantize(quantize, dev, data["model_config"].get("cell", "lstm"))
+    check_quantize(quantize, dev)
     dtype = sampling_dtype("fp32" if quantize else precision, trained_precision(data), dev)
     model = models[path].to(device=dev, dtype=dtype).eval()
     quantized = None
