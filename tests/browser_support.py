@@ -64,9 +64,12 @@ class Page:
     def __init__(self, socket: Any) -> None:
         self.socket = socket
         self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []
+        """The DevTools events that arrived while a command waited for its result (all of them
+        up to the last command's result)."""
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """One DevTools command and its result (events that arrive meanwhile are dropped)."""
+        """One DevTools command and its result."""
         number = next(self._ids)
         await self.socket.send_str(json.dumps({"id": number, "method": method, "params": params}))
         while True:
@@ -75,6 +78,29 @@ class Page:
                 if "error" in message:
                     raise AssertionError(f"{method}: {message['error']}")
                 return message.get("result", {})
+            if "method" in message:
+                self.events.append(message)
+
+    async def requested_urls(self) -> list[str]:
+        """Every URL the page has asked for, websockets included (needs Network.enable first)."""
+        await self.call("Runtime.evaluate", expression="0")  # the events sent before its answer
+        urls = []
+        for event in self.events:
+            if event["method"] == "Network.requestWillBeSent":
+                urls.append(event["params"]["request"]["url"])
+            elif event["method"] == "Network.webSocketCreated":
+                urls.append(event["params"]["url"])
+        return urls
+
+    async def wait_for(self, expression: str, what: str, timeout: float = 40.0) -> Any:
+        """The first true value of a JavaScript expression, polled until `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = await self.evaluate(expression)
+            if value:
+                return value
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what} on the page")
 
     async def evaluate(self, expression: str) -> Any:
         result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)

@@ -129,6 +129,27 @@ def test_a_prime_from_a_file_or_standard_input(trained, tmp_path):
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 
+def test_a_prime_longer_than_any_that_is_fed_is_refused_without_reading_it_all(trained, tmp_path):
+    sessions, _ = trained
+    huge = tmp_path / "huge.txt"
+    huge.write_text("a" * 10_000_000)  # 10 MB: was read whole and fed (53 s, 364 MB)
+    for command in ("probe", "sample"):
+        _one_line_error(run_cli(command, "fr", "--prime-file", str(huge), "--sessions-dir", str(sessions)),
+                        "holds more than 100,000 characters")
+    # An endless prime on standard input ends with the same refusal instead of never ending.
+    endless = subprocess.Popen([sys.executable, "-c", "import sys\nwhile True: sys.stdout.write('a' * 65536)"],
+                               stdout=subprocess.PIPE)
+    try:
+        r = subprocess.run([sys.executable, "-m", "workbench", "probe", "fr", "--prime-file", "-", "--sessions-dir",
+                            str(sessions)], stdin=endless.stdout, capture_output=True, text=True, timeout=120)
+    finally:
+        endless.kill()
+        endless.wait()
+    _one_line_error(r, "holds more than 100,000 characters")
+    _one_line_error(run_cli("probe", "fr", "--prime", "a" * 100_001, "--sessions-dir", str(sessions)),
+                    "at most 100,000 are fed")
+
+
 def test_a_damaged_latest_checkpoint_is_said_by_sample_and_in_its_json(trained, tmp_path):
     import shutil
 

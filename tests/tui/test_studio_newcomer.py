@@ -175,3 +175,21 @@ async def test_a_screenshot_goes_where_it_can_be_found(tmp_path, monkeypatch):
         saved = next(here.glob("*.svg"))
         await wait_for(pilot, lambda: any(str(saved) in str(n.message) for n in app._notifications),
                        what="its path said")
+
+
+@aio
+async def test_a_screenshot_never_writes_through_what_is_already_there(tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setattr("workbench.tui.app.user_downloads_path", lambda: tmp_path / "no-Downloads")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    (here / "shot.svg").symlink_to(precious)  # planted where the screenshot would go
+    app = WorkbenchApp(tmp_path / "sessions")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="home")
+        app.deliver_screenshot(filename="shot.svg")
+        await wait_for(pilot, lambda: (here / "shot-2.svg").exists(), what="the screenshot under a new name")
+    assert precious.read_text() == "keep me\n" and (here / "shot.svg").is_symlink()
+    assert (here / "shot-2.svg").read_text().startswith("<svg")

@@ -1,8 +1,11 @@
 """`workbench export NAME --csv FILE --tensorboard DIR`: a session's history for other tools.
 
-CSV (engine/metrics_csv.py) goes to FILE, replaced atomically, or to standard output for `-`;
-TensorBoard event files (engine/tensorboard_log.py) go to DIR/NAME, appending only the steps
-that folder does not hold yet. What was written is said on stderr, so stdout stays the CSV's.
+CSV (engine/metrics_csv.py) goes to FILE by the rules for paths a user names
+(engine/user_files.py: a file is replaced atomically and keeps its mode, a link is followed, a
+pipe or a device such as /dev/stdout is streamed into, `-` is standard output, anything else
+is refused); TensorBoard event files (engine/tensorboard_log.py) go to DIR/NAME, appending only
+the steps that folder does not hold yet. Both stream the history, in memory that does not grow
+with it. What was written is said on stderr, so stdout stays the CSV's.
 """
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from pathlib import Path
 
 from workbench.cli.parser import sessions_dir
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.files import write_text_atomic
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.session import Session
+from workbench.engine.user_files import STDOUT, OutputTarget, output_target
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -21,40 +24,33 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise WorkbenchError("say what to export: --csv FILE (- for standard output), --tensorboard DIR, or both")
     session = Session.open(sessions_dir(args), args.name)
     session.check_layout()
+    # Every target checked before anything is written: a refused one changes nothing.
+    target = output_target(args.csv, "--csv") if args.csv else None
     logdir = None
     if args.tensorboard:
         from workbench.engine.tensorboard_log import checked_logdir
 
-        logdir = checked_logdir(args.tensorboard)  # before any file is written: the package is there
-    if args.csv:
-        export_csv(session, args.csv)
+        logdir = checked_logdir(args.tensorboard)  # and the package is there
+    if target is not None:
+        export_csv(session, target)
     if logdir is not None:
         export_tensorboard(session, logdir)
     return 0
 
 
-def export_csv(session: Session, target: str) -> None:
-    from workbench.engine.metrics_csv import metrics_csv
+def export_csv(session: Session, target: OutputTarget) -> None:
+    from workbench.engine.metrics_csv import write_metrics_csv
 
-    path = None if target == "-" else checked_csv_path(target)
-    records = read_jsonl(session.metrics_path)
-    text = metrics_csv(records)
-    if path is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    with target.open() as out:
+        written = write_metrics_csv(session.metrics_path, out)
+    damaged = f"; {written.damaged:,} damaged line{'s' if written.damaged != 1 else ''} of the history skipped" \
+        if written.damaged else ""
+    if target.how == STDOUT:
+        if damaged:
+            print(f"csv: {written.rows:,} rows{damaged}", file=sys.stderr)
         return
-    write_text_atomic(path, text)
-    upto = f", up to step {records[-1].get('step')}" if records else " (nothing logged yet: the header only)"
-    print(f"csv: {len(records):,} rows{upto}, in {path}", file=sys.stderr)
-
-
-def checked_csv_path(target: str) -> Path:
-    path = Path(target).expanduser()
-    if path.is_dir():
-        raise WorkbenchError(f"--csv {target} is a folder; give a file name (or - for standard output)")
-    if not path.parent.is_dir():
-        raise WorkbenchError(f"--csv {target}: the folder {path.parent} does not exist")
-    return path
+    upto = f", up to step {written.last_step}" if written.rows else " (nothing logged yet: the header only)"
+    print(f"csv: {written.rows:,} rows{upto}, in {target.shown}{damaged}", file=sys.stderr)
 
 
 def export_tensorboard(session: Session, logdir: Path) -> None:

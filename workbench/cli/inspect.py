@@ -10,7 +10,7 @@ from typing import Any
 
 from workbench.cli.output import checkpoint_line, load_notes, print_json, print_table
 from workbench.cli.parser import sessions_dir
-from workbench.engine.config import SampleSettings
+from workbench.engine.config import MAX_PRIME, SampleSettings
 from workbench.engine.corpus.encode import describe_unknown, unknown_chars
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.formats import when
@@ -50,10 +50,21 @@ def _prime_of(args: argparse.Namespace) -> str | None:
     """--prime, or the text of --prime-file (read like a text to score), or None."""
     if getattr(args, "prime_file", None) is None:
         return args.prime
-    from workbench.engine.corpus.text import read_text
+    from workbench.engine.corpus.text import text_pieces
 
     source = sys.stdin.buffer if args.prime_file == "-" else args.prime_file
-    text, _ = read_text(source)
+    pieces: list[str] = []
+    held = 0
+    # Read no further than the longest prime that is fed (sample's rule, SampleSettings): a
+    # 10 MB prime file is refused after its first 100,000 characters, not read whole.
+    for piece in text_pieces(source, piece_bytes=1 << 16):
+        pieces.append(piece)
+        held += len(piece)
+        if held > MAX_PRIME:
+            raise WorkbenchError(f"--prime-file {args.prime_file} holds more than {MAX_PRIME:,} characters, the "
+                                 f"most a prime may have; give its last part (`workbench score` reads a text of "
+                                 f"any length)")
+    text = "".join(pieces)
     if not text:
         raise WorkbenchError(f"{args.prime_file} is empty; a prime needs at least one character")
     return text
@@ -116,6 +127,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     prime = _prime_of(args)
     if not prime:
         raise WorkbenchError("the prime is empty; give at least one character with --prime")
+    if len(prime) > MAX_PRIME:
+        raise WorkbenchError(f"the prime is {len(prime):,} characters long; at most {MAX_PRIME:,} are fed")
     unknown = unknown_chars(prime, session.read_vocab())
     if unknown:  # before loading the model: answer at once
         raise WorkbenchError(f"the prime has {len(unknown)} character(s) the model never saw: {describe_unknown(unknown)}")

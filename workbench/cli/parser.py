@@ -304,14 +304,23 @@ several tabs can watch one run.
 
 By default it listens on 127.0.0.1 only: open the printed URL on this machine, or from a laptop
 through an SSH tunnel (ssh -L 8000:localhost:8000 HOST, then http://localhost:8000/). Any
-other --host requires a token made fresh at each start (--token requires it on loopback too):
-the printed URL carries it, and a request for the page or its websocket without it is refused.
+other --host (0, 0.0.0.0, :: or any spelling of them: every address) requires a token made
+fresh at each start (--token requires it on loopback too): the printed URL carries it, and a
+request for the page or its websocket without it is refused.
 
 What the token protects: nobody without the URL can open the app (which acts with your rights:
 it starts, stops and deletes training). What it does not: the connection is plain HTTP, not
 encrypted, so the token and everything on screen can be read on the network; use the SSH
 tunnel or a TLS proxy for that. Without a token, any user of this machine can connect to the
-loopback port. Pages of other sites are refused either way."""
+loopback port. Pages of other sites are refused either way.
+
+What else is refused, and why:
+  * a tab past --max-viewers: each tab is an app process (about 25 MB), so tabs without limit
+    would fill the machine's memory; the page says the limit was reached (close a tab, then
+    Restart). Refused requests (no token, another site) never count.
+  * a tab whose browser has answered nothing, not even the pings sent to it, for 30 s (a
+    laptop asleep, a network gone): it is dropped and its app closes, freeing its place.
+  * a plain GET of /ws, the page's websocket, that does not ask for a websocket: 400."""
 
 
 def _add_web_parsers(sub: Any) -> None:
@@ -331,4 +340,8 @@ def _add_web_parsers(sub: Any) -> None:
                     help="address to listen on (default %(default)s: this machine only; any other needs the token)")
     sv.add_argument("--port", type=int, default=8000, help="port to listen on, 0 for any free one (default %(default)s)")
     sv.add_argument("--token", action="store_true", help="require the token on loopback too (a machine shared with others)")
+    sv.add_argument("--max-viewers", type=int, default=8, metavar="N",
+                    help="browser tabs at once, each an app process; the next is turned away (default %(default)s)")
+    # Seconds of silence before a tab is dropped; hidden: the tests shorten it, users need not.
+    sv.add_argument("--quiet-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
     _sessions_arg(sv)

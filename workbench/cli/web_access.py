@@ -24,20 +24,47 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+_SHORT_IPV4 = re.compile(r"^(?:0[xX][0-9A-Fa-f]+|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]+|[0-9]+)){0,3}$")
+
+
+def address_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` spells (None for a name), in any spelling the system's resolver
+    takes as one: `::`, `[::]`, `0:0:0:0:0:0:0:0`, and the C library's short IPv4 forms
+    (`0` and `0.0` are 0.0.0.0, `127.1` is 127.0.0.1), which ipaddress alone refuses."""
+    bare = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    # inet_aton also takes anything after a space ("0 junk"): only digits, dots and hex get here.
+    if not _SHORT_IPV4.match(bare):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(bare))
+    except OSError:
+        return None
 
 
 def is_loopback(host: str) -> bool:
     """Whether `host` (a name or an address, no port) is this machine's loopback."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    address = address_of(host)
+    return address is not None and address.is_loopback
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether listening on `host` listens on every address of the machine: of one family for an
+    unspecified address however it is spelt (0.0.0.0, `::`), of both for an empty one."""
+    if not host.strip():
+        return True
+    address = address_of(host)
+    return address is not None and address.is_unspecified
 
 
 def cookie_name(port: int) -> str:

@@ -19,6 +19,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,6 +28,7 @@ import torch.distributed as dist
 from workbench.engine import commands as cmd
 from workbench.engine.bus import Inbox
 from workbench.engine.errors import WorkbenchError
+from workbench.engine.files import write_json_atomic
 from workbench.engine.launcher import launched_by_torchrun
 
 DEFAULT_TIMEOUT = 120.0
@@ -178,6 +180,22 @@ def join_world(timeout: float | None = None) -> World:
     dist.init_process_group(backend, store=store, rank=rank, world_size=size, timeout=wait)
     control = dist.new_group(backend="gloo", timeout=wait) if backend != "gloo" else None
     return World(rank=rank, size=size, local_rank=local_rank, backend=backend, control=control, restarts=restarts)
+
+
+def record_error(message: str) -> bool:
+    """Leave this process's one-line error where torchrun's agent reads how a rank ended (the
+    file TORCHELASTIC_ERROR_FILE names; its "message" as a plain string is a format torchrun
+    reads): without it the supervisor (engine/group.py) knows only an exit status, and a group
+    that fails before its first step, when rank 0 has not written the session's status yet,
+    could not say why. Whether it was left: not outside torchrun, nor where it cannot be written."""
+    where = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not where or not launched_by_torchrun():
+        return False
+    try:  # atomic: torchrun raises on a file it cannot parse
+        write_json_atomic(Path(where), {"message": message, "timestamp": int(time.time())}, durable=False)
+    except (OSError, WorkbenchError):  # UnsafeFile: a link planted there is never written through
+        return False
+    return True
 
 
 def check_divides(batch_size: int, processes: int) -> None:

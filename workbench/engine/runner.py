@@ -13,6 +13,7 @@ stops every one of them at the same step.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,8 +24,8 @@ from workbench.engine import events as ev
 from workbench.engine.config import TrainConfig
 from workbench.engine.control_server import ControlServer
 from workbench.engine.corpus.load import Corpus
-from workbench.engine.distributed import World, join_world
-from workbench.engine.errors import reporting_errors
+from workbench.engine.distributed import World, join_world, record_error
+from workbench.engine.errors import WorkbenchError, reporting_errors
 from workbench.engine.narrate import Narrator
 from workbench.engine.session import Session
 from workbench.engine.tensorboard_live import live_writer
@@ -96,6 +97,7 @@ def train_here(session: Session, *, corpus: Corpus | None = None, command: str =
     if isinstance(final, ev.Failed):
         if world.is_main or not final.error.startswith("lost contact"):
             print(f"workbench: error: {final.error}", file=sys.stderr)
+        record_error(final.error)  # for the group's supervisor (engine/group.py)
         return 1
     return 0
 
@@ -109,6 +111,12 @@ def train_in_world(session_of: Callable[[World], Session], **options: Any) -> in
     try:
         code = train_here(session_of(world), world=world, **options)
         return code
+    except WorkbenchError as exc:  # refused before the first step
+        # Under our supervisor (engine/group.py) it says this once for the group, as its own
+        # error line, and in the session; every rank saying it too would print it N times.
+        if record_error(str(exc)) and os.environ.get("WORKBENCH_SUPERVISOR_PID"):
+            return exc.exit_code
+        raise
     finally:
         world.close(finished=code == 0)
 

@@ -30,6 +30,7 @@ The tensorboard package is an optional extra, imported only here and only when u
 """
 from __future__ import annotations
 
+import heapq
 import importlib
 import os
 import socket
@@ -38,11 +39,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.jsonl import JsonlReader
+from workbench.engine.session import Session
 from workbench.engine.units import bits_per_char
+from workbench.engine.user_files import output_folder
 
 SAMPLES_TAG = "samples"
 _PLAIN_SCALARS = (("optimizer/lr", "lr"), ("optimizer/grad_norm", "grad_norm"),
@@ -60,13 +63,10 @@ def require_tensorboard() -> None:
 
 
 def checked_logdir(text: str, what: str = "--tensorboard") -> Path:
-    """A TensorBoard log folder as the user gave it: absolute, not a file, with the package
-    installed (so a mistake is one line now, not a warning in a trainer's log later)."""
-    if not text.strip():
-        raise WorkbenchError(f"{what} needs a folder")
-    folder = Path(text.strip()).expanduser().resolve()
-    if folder.exists() and not folder.is_dir():
-        raise WorkbenchError(f"{what} {folder} is a file, not a folder; give the folder TensorBoard reads (--logdir)")
+    """A TensorBoard log folder as the user gave it: absolute, a folder or nothing yet
+    (user_files.output_folder's rule), with the package installed (so a mistake is one line
+    now, not a warning in a trainer's log later)."""
+    folder = output_folder(text, what)
     require_tensorboard()
     return folder
 
@@ -230,43 +230,69 @@ def last_steps(folder: Path) -> dict[str, int]:
     for path in sorted(folder.iterdir()):
         if "tfevents" not in path.name or path.is_symlink() or not path.is_file():
             continue
-        for data in _records(path.read_bytes()):
-            try:
-                event = event_pb2.Event.FromString(data)
-            except Exception:  # protobuf's DecodeError: damaged, and what follows is not to be trusted
-                break
-            for value in event.summary.value:
-                if event.step > last.get(value.tag, -1):
-                    last[value.tag] = event.step
+        with path.open("rb") as f:
+            for data in _records(f):
+                try:
+                    event = event_pb2.Event.FromString(data)
+                except Exception:  # protobuf's DecodeError: damaged, and what follows is not to be trusted
+                    break
+                for value in event.summary.value:
+                    if event.step > last.get(value.tag, -1):
+                        last[value.tag] = event.step
     return last
 
 
-def _records(data: bytes) -> Iterator[bytes]:
-    """The records of a TFRecord file (TensorBoard's event files): each a length, its checksum,
-    the bytes and theirs. A torn or damaged record (a writer killed mid-write) ends the file.
-    Only the length's checksum is checked: tensorboard's own reader checks the bytes' too, in
-    pure Python, which makes reading back a 100,000-step history take seconds instead of 0.5."""
+def _records(f: IO[bytes]) -> Iterator[bytes]:
+    """The records of a TFRecord file (TensorBoard's event files), read one at a time: each a
+    length, its checksum, the bytes and theirs. A torn or damaged record (a writer killed
+    mid-write) ends the file. Only the length's checksum is checked: tensorboard's own reader
+    checks the bytes' too, in pure Python, which makes reading back a 100,000-step history
+    take seconds instead of 0.5."""
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
-    offset = 0
-    while offset + 12 <= len(data):
-        header = data[offset:offset + 8]
-        if struct.unpack("<I", data[offset + 8:offset + 12])[0] != masked_crc32c(header):
+    while True:
+        head = f.read(12)
+        if len(head) < 12 or struct.unpack("<I", head[8:12])[0] != masked_crc32c(head[:8]):
             return
-        (length,) = struct.unpack("<Q", header)
-        end = offset + 12 + length + 4
-        if end > len(data):
+        (length,) = struct.unpack("<Q", head[:8])
+        if length > _MAX_EVENT:
+            return  # not a record of TensorBoard's: damage
+        data = f.read(length + 4)
+        if len(data) < length + 4:
             return
-        yield data[offset + 12:offset + 12 + length]
-        offset = end
+        yield data[:length]
+
+
+_MAX_EVENT = 64 << 20
+"""No event of ours (a sample's text at most) comes near this; a longer length is damage."""
 
 
 def export_tensorboard(session: Session, logdir: Path) -> tuple[Path, Written]:
-    """Append the session's history to its run folder in `logdir`; the folder and what was new."""
+    """Append the session's history to its run folder in `logdir`; the folder and what was new.
+    Streamed: a batch of records at a time, in step order across the two logs, so memory does
+    not grow with the history."""
     require_tensorboard()
     run = TensorBoardRun(run_folder(logdir, session.name))
+    written = Written()
     try:
-        written = run.write(read_jsonl(session.metrics_path), read_jsonl(session.samples_path))
+        metrics = ((r.get("step"), 0, r) for r in JsonlReader(session.metrics_path))
+        samples = ((r.get("step"), 1, r) for r in JsonlReader(session.samples_path))
+        batch: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        for _, which, record in heapq.merge(metrics, samples, key=_merge_key):
+            batch[which].append(record)
+            if len(batch[0]) + len(batch[1]) >= _BATCH:
+                written.add(run.write(*batch))
+                batch = ([], [])
+        written.add(run.write(*batch))
     finally:
         run.close()
     return run.folder, written
+
+
+_BATCH = 2000
+"""Records per write while exporting: a few MB of events at most."""
+
+
+def _merge_key(item: tuple[Any, int, dict[str, Any]]) -> tuple[int, int]:
+    step, which, _ = item
+    return (step if isinstance(step, int) and not isinstance(step, bool) else -1, which)

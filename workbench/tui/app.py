@@ -6,6 +6,7 @@ workbench/tui/__init__.py), so closing the app never stops one unless asked to.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from platformdirs import user_downloads_path
@@ -16,6 +17,7 @@ from textual.binding import Binding
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.session import Session
+from workbench.engine.user_files import output_target
 from workbench.tui.palette import ScreenActions
 from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.training import TrainingScreen
@@ -99,7 +101,24 @@ class WorkbenchApp(App):
     # -- screenshots (the palette's "Screenshot") -------------------------------------------
     def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
                            time_format: str | None = None) -> str | None:
-        return super().deliver_screenshot(filename, path or str(screenshot_folder()), time_format)
+        if self.is_web:  # a download in the browser: nothing is written here
+            return super().deliver_screenshot(filename, path, time_format)
+        # In a terminal, written here by the rules for paths a user names (engine/user_files.py),
+        # under a name nothing holds yet: Textual's own save would write through whatever is there.
+        folder = Path(path) if path else screenshot_folder()
+        name = filename or f"{self.title}_{datetime.now().strftime(time_format or '%Y-%m-%dT%H_%M_%S')}.svg"
+        target = folder / name
+        for n in range(2, 1000):
+            if not os.path.lexists(target):
+                break
+            target = folder / f"{Path(name).stem}-{n}.svg"
+        try:
+            output_target(str(target), "the screenshot", dash=False).write_text(self.export_screenshot())
+        except WorkbenchError as exc:
+            self.notify(f"Could not save the screenshot: {exc}", title="Screenshot", severity="error", markup=False)
+            return None
+        self.notify(f"Saved the screenshot to {target}", title="Screenshot", timeout=8, markup=False)
+        return None
 
     def on_delivery_complete(self, event: events.DeliveryComplete) -> None:
         if event.name == "screenshot":

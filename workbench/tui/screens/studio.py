@@ -24,6 +24,7 @@ from workbench.engine.errors import WorkbenchError
 from workbench.engine.model_cache import ModelCache
 from workbench.engine.session import Session
 from workbench.engine.units import bits_per_char
+from workbench.engine.user_files import output_target
 from workbench.tui.messages import GenerationEnded, ModelReady, SampleChunk, SampleSaved
 from workbench.tui.modals.path_prompt import PathModal
 from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen
@@ -343,11 +344,14 @@ class StudioScreen(BaseScreen):
         else:
             body = "\n".join(f"--- sample {i}/{len(texts)} ---\n{t}" for i, t in enumerate(texts, 1))
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(body if body.endswith("\n") else body + "\n", encoding="utf-8")
+            path.parent.mkdir(parents=True, exist_ok=True)  # the default, samples/ in the session, is made here
         except OSError as exc:
-            raise WorkbenchError(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from None
-        self.post_message(SampleSaved(str(path)))
+            raise WorkbenchError(f"cannot make the folder {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
+        # The rules for any path a user names (engine/user_files.py): a link is followed, a
+        # file keeps its mode, a device or a pipe is written into, never replaced.
+        target = output_target(str(path), "the file", dash=False)
+        target.write_text(body if body.endswith("\n") else body + "\n")
+        self.post_message(SampleSaved(target.shown))
 
     def on_sample_saved(self, message: SampleSaved) -> None:
         self.notify(f"Saved to {one_line(message.path, 200)}", timeout=5)
