@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 t_import = time.perf_counter()
 from workbench.engine.config import TrainConfig  # noqa: E402
 from workbench.engine.files import write_json_atomic  # noqa: E402
-from workbench.engine.session import Session  # noqa: E402
+from workbench.engine.sessions.session import Session  # noqa: E402
 from workbench.tui.app import WorkbenchApp  # noqa: E402
 from workbench.tui.screens.training import TrainingScreen  # noqa: E402
 from workbench.tui.widgets.loss_chart import LossChart  # noqa: E402

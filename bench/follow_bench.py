@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.engine.config import TrainConfig  # noqa: E402
-from workbench.engine.follow import SessionFollower  # noqa: E402
-from workbench.engine.session import Session, read_jsonl  # noqa: E402
+from workbench.engine.sessions.follow import SessionFollower  # noqa: E402
+from workbench.engine.sessions.session import Session, read_jsonl  # noqa: E402
 
 
 def write_history(session: Session, lines: int) -> int:

@@ -1,5 +1,5 @@
 /* One sampled character on the CPU, natively where it pays: each layer's elementwise step in
-one call (models/cpu_stepper.py), and the top-k draw from the logits (engine/sampling.py).
+one call (models/cpu_stepper.py), and the top-k draw from the logits (engine/infer/sampling.py).
 
 Why native: between its two matrix products a layer of one sampling stream does a handful of
 elementwise operations on a few thousand floats. As ATen calls that is 6-7 calls a layer at
@@ -110,7 +110,7 @@ static PyObject *rnn(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
 }
 
 /* draw(logits, vocab, k, temperature, top_p, u): the id drawn from fp32 logits (vocab,) at
-   address `logits`, by exactly the rule of engine/sampling.py's _draw_one, so that both give
+   address `logits`, by exactly the rule of engine/infer/sampling.py's _draw_one, so that both give
    the same id for the same uniform `u` in [0, 1): the k largest (ties: the lower id first),
    weights exp((v - best) / temperature) in double, top-p over them when top_p < 1, then the
    first candidate at which u * (sum of weights) is used up. -1 when the best is not finite
@@ -171,7 +171,7 @@ static PyObject *draw(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"draw", draw, METH_VARARGS, "draw(logits, vocab, k, temperature, top_p, u): the drawn id, as engine/sampling.py's rule"},
+    {"draw", draw, METH_VARARGS, "draw(logits, vocab, k, temperature, top_p, u): the drawn id, as engine/infer/sampling.py's rule"},
     {"lstm", (PyCFunction)(void (*)(void))lstm, METH_FASTCALL,
      "lstm(rec, rec_stride, c, h, size, streams, x_stride, x): one LSTM layer's elementwise step in place"},
     {"gru", (PyCFunction)(void (*)(void))gru, METH_FASTCALL,

@@ -1,6 +1,6 @@
 """Sampling on accelerators, one character per call: the char-RNN as a chain of fused cell calls.
 
-Used by engine/chunk_sampling.py (a chunk of these steps is one CUDA graph on CUDA); the CPU
+Used by engine/infer/chunk_sampling.py (a chunk of these steps is one CUDA graph on CUDA); the CPU
 has its own stepper (models/cpu_stepper.py). Each layer is one `torch.lstm_cell` /
 `gru_cell` / `rnn_tanh_cell` call: the two products, the gates and the state update run
 inside ATen with no Python between them (measured on a 2-core Xeon at 512x2: 23% less time

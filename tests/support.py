@@ -40,7 +40,7 @@ def make_session(sessions_dir: Path, corpus_path: Path, name: str = "s", **overr
     """A session with a tiny model, created through the engine API."""
     from workbench.engine.config import TrainConfig
     from workbench.engine.corpus.load import CorpusSpec, load_corpus
-    from workbench.engine.new_session import create_session
+    from workbench.engine.sessions.new_session import create_session
 
     settings = dict(corpus=str(corpus_path), hidden=32, layers=2, batch_size=8, seq_length=20, dropout=0.3,
                     log_every=5, eval_every=10, eval_batches=2, sample_every=0, checkpoint_every=0, device="cpu")
@@ -63,7 +63,7 @@ def wait_until(predicate, what: str, timeout: float = 20.0):
 
 def run_trainer(session, **budget):
     """Set the session's budget and train it in this thread; returns (final event, events)."""
-    from workbench.engine.trainer import Trainer
+    from workbench.engine.train.trainer import Trainer
 
     config = session.read_config()
     if budget:
@@ -81,7 +81,7 @@ class PretendMachine:
     work, on top of what this process really spends."""
 
     def __init__(self, monkeypatch, others: float) -> None:
-        from workbench.engine import threads
+        from workbench.engine.machine import threads
 
         self.others, self.now, self.busy = others, 1000.0, 0.0
         monkeypatch.setattr(threads, "_busy_seconds", lambda cpus: self.busy + self._ours())
@@ -120,7 +120,7 @@ def check_sampling_path(model, vocab: list[str], stepper_of) -> None:
     import torch
 
     from workbench.engine.config import SampleSettings
-    from workbench.engine.sampling import generate
+    from workbench.engine.infer.sampling import generate
 
     for num in (1, 3):
         s = SampleSettings(length=80, top_k=None, prime="abc")

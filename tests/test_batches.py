@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from workbench.engine.batches import WindowGrid
+from workbench.engine.train.batches import WindowGrid
 
 
 def notebook_get_batches(arr, batch_size, seq_length):

@@ -14,7 +14,7 @@ import torch
 
 from workbench.bench.sampling_floor import ROUNDS
 from workbench.cli import main
-from workbench.engine.presets import BY_KEY
+from workbench.engine.train.presets import BY_KEY
 from workbench.models.cpu_stepper import native_step_module
 
 from support import process_gone, small_text, wait_until

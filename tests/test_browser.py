@@ -56,7 +56,7 @@ async def _check_nothing_from_elsewhere(page, url: str) -> None:
 
 
 def test_the_workbench_in_a_real_browser(tmp_path):
-    from workbench.engine.launcher import start_trainer
+    from workbench.engine.processes.launcher import start_trainer
 
     sessions = tmp_path / "sessions"
     session = make_session(sessions, small_text(tmp_path), name="in-a-browser", max_steps=10_000_000, threads=1)

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from workbench.engine.checkpoint import CheckpointError, load_checkpoint, load_first_good, save_checkpoint
+from workbench.engine.sessions.checkpoint import CheckpointError, load_checkpoint, load_first_good, save_checkpoint
 
 from support import REPO, make_session, small_text
 
@@ -69,7 +69,7 @@ def test_a_write_killed_half_way_leaves_the_previous_checkpoint(tmp_path):
     script = textwrap.dedent(f"""
         import sys, torch
         sys.path.insert(0, {str(REPO)!r})
-        from workbench.engine.checkpoint import save_checkpoint
+        from workbench.engine.sessions.checkpoint import save_checkpoint
         print("ready", flush=True)
         while True:
             save_checkpoint(__import__("pathlib").Path({str(target)!r}), {{"generation": 2, "w": torch.randn(40_000_000)}})

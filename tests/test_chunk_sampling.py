@@ -1,4 +1,4 @@
-"""Sampling in device-resident chunks (the accelerator path, engine/chunk_sampling.py): the draw by
+"""Sampling in device-resident chunks (the accelerator path, engine/infer/chunk_sampling.py): the draw by
 inverse CDF keeps the top-k and top-p rules, chunks carry the state exactly (any chunk size gives
 the same text), a seed gives the same text, and the last chunk is cut to the length asked for. All
 of it runs eagerly on the CPU; the CUDA graph's replay is checked against the eager chunk where a
@@ -6,9 +6,9 @@ GPU is present."""
 import pytest
 import torch
 
-from workbench.engine.chunk_sampling import ChunkSampler, draw_with_uniform, stream_in_chunks
+from workbench.engine.infer.chunk_sampling import ChunkSampler, draw_with_uniform, stream_in_chunks
 from workbench.engine.config import SampleSettings
-from workbench.engine.sampling import sample_stream
+from workbench.engine.infer.sampling import sample_stream
 from workbench.models.charrnn import CharRNN, ModelConfig
 from workbench.models.stepper import CharStepper
 

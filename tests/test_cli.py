@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from workbench.engine.session import read_jsonl
+from workbench.engine.sessions.session import read_jsonl
 
 from support import REPO, TINY, run_cli, small_text
 
@@ -62,8 +62,8 @@ def test_resume_refuses_a_session_whose_epoch_target_is_met_as_the_app_does(tmp_
     assert r.returncode == 0 and "finished at step 12 (budget)" in r.stdout, (r.stdout, r.stderr)
     r = run_cli("resume", "ep", "--headless", env=env)
     assert r.returncode == 2 and "already meets its target of 0.1 epochs" in r.stderr, (r.stdout, r.stderr)
-    from workbench.engine.budget import spent
-    from workbench.engine.session import Session
+    from workbench.engine.train.budget import spent
+    from workbench.engine.sessions.session import Session
 
     session = Session(tmp_path / "sessions" / "ep")
     assert spent(session.read_config(), session.live_status()) == "its target of 0.1 epochs"  # what the app asks

@@ -14,9 +14,9 @@ from workbench.cli.control import StallNotice, state_text, trainer_rows
 from workbench.cli.output import closing_lines
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.files import write_json_atomic
-from workbench.engine.lock import SessionLock
-from workbench.engine.presets import BY_KEY
-from workbench.engine.session import Session
+from workbench.engine.sessions.lock import SessionLock
+from workbench.engine.train.presets import BY_KEY
+from workbench.engine.sessions.session import Session
 
 COMMANDS = ["train", "resume", "sample", "sessions", "open", "attach", "studio", "ps", "pause", "stop", "probe",
             "score", "bench", "export", "serve"]

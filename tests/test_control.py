@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from workbench.engine.control import send_command, socket_path
-from workbench.engine.control_server import ControlServer
+from workbench.engine.control.client import send_command, socket_path
+from workbench.engine.control.server import ControlServer
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.follow import SessionFollower
-from workbench.engine.session import parse_lines
-from workbench.engine.lock import SessionLock
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.sessions.follow import SessionFollower
+from workbench.engine.sessions.session import parse_lines
+from workbench.engine.sessions.lock import SessionLock
+from workbench.engine.sessions.session import Session, read_jsonl
 
 from support import process_gone, wait_until, TINY, make_session, run_cli, small_text, run_trainer
 
@@ -92,7 +92,7 @@ def test_detach_pause_resume_attach_stop(tmp_path, env):
     status = _status(session)
     assert status["state"] == "stopped" and status["checkpoint_step"] == status["step"] > step
     assert f"stopped at step {status['step']}" in r.stdout
-    from workbench.engine.checkpoint import load_checkpoint
+    from workbench.engine.sessions.checkpoint import load_checkpoint
 
     assert load_checkpoint(session.checkpoint_path("latest"))["step"] == status["step"]
     _wait(lambda: process_gone(pid), "the trainer process to exit", timeout=10)
@@ -122,7 +122,7 @@ def test_a_killed_trainer_shows_as_failed_and_resumes(tmp_path, env):
 
     # The newest checkpoint on disk (status.json may lag it by one: a kill can fall between the
     # checkpoint's rename and the status write that names it).
-    from workbench.engine.checkpoint import load_checkpoint
+    from workbench.engine.sessions.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(session.checkpoint_path("latest"))["step"]
     assert checkpoint >= _status(session)["checkpoint_step"] >= 20

@@ -4,9 +4,9 @@ never a session trained on the wrong text without a word."""
 import json
 import shutil
 
-from workbench.engine.checkpoint import CheckpointError, load_first_good, same_model
+from workbench.engine.sessions.checkpoint import CheckpointError, load_first_good, same_model
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session, list_sessions, read_jsonl
+from workbench.engine.sessions.session import Session, list_sessions, read_jsonl
 
 from support import make_session, run_cli, run_trainer, small_text
 

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from workbench.engine import events as ev
+from workbench.engine.control import events as ev
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import read_jsonl
+from workbench.engine.sessions.session import read_jsonl
 
 from support import make_session, run_cli, run_trainer, small_text
 
@@ -134,8 +134,8 @@ def test_a_full_disk_while_checkpointing_fails_cleanly_and_keeps_the_last_checkp
 
     import torch
 
-    from workbench.engine import checkpoint
-    from workbench.engine.checkpoint import load_checkpoint
+    from workbench.engine.sessions import checkpoint
+    from workbench.engine.sessions.checkpoint import load_checkpoint
 
     session = make_session(tmp_path / "sessions", small_text(tmp_path))
     run_trainer(session, steps=10)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from workbench.engine.device import resolve_device
+from workbench.engine.machine.device import resolve_device
 from workbench.engine.errors import WorkbenchError
 
 

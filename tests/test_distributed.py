@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from workbench.engine.checkpoint import load_checkpoint
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.sessions.checkpoint import load_checkpoint
+from workbench.engine.sessions.session import Session, read_jsonl
 
 from support import process_gone, run_cli, small_text, wait_until
 
@@ -212,8 +212,8 @@ class _Failure:
 
 
 def test_the_post_mortem_names_the_killed_process_even_when_rank_0_is_stamped_first(monkeypatch):
-    from workbench.engine.distributed import peer_died
-    from workbench.engine.group import culprit
+    from workbench.engine.train.distributed import peer_died
+    from workbench.engine.processes.group import culprit
 
     # torchrun stamps rank 0 with the second of its error file, the killed rank with the
     # second it noticed: the death rank 0 saw can sort after rank 0's own failure.

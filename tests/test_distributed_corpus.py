@@ -12,9 +12,9 @@ import time
 import pytest
 from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
-from workbench.engine.distributed import record_error
-from workbench.engine.group import culprit, describe_failure, last_words, post_mortem, refusal
-from workbench.engine.session import Session
+from workbench.engine.train.distributed import record_error
+from workbench.engine.processes.group import culprit, describe_failure, last_words, post_mortem, refusal
+from workbench.engine.sessions.session import Session
 
 from support import make_session, run_cli, shared_corpus, small_text
 
@@ -71,7 +71,7 @@ def test_the_ranks_inherit_the_callers_environment_less_a_relative_pythonpath(tm
     saved = dict(os.environ)
     try:
         os.environ.update({"WORKBENCH_CORPORA": str(tmp_path / "corpora"), "PYTHONPATH": f"relative{os.pathsep}/abs"})
-        from workbench.engine.group import run_group
+        from workbench.engine.processes.group import run_group
 
         assert run_group(session, tmp_path / "sessions") == 0
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from workbench.cli import main
 from workbench.engine.config import TrainConfig
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.sessions.session import Session, read_jsonl
 
 from support import TINY, make_session, run_cli, small_text
 
@@ -158,9 +158,9 @@ def test_tensorboard_export_holds_every_value_once_and_appends_only_what_is_new(
 
 
 def test_training_writes_tensorboard_live_the_same_as_export(tmp_path, capsys):
-    """The path every trainer takes (engine/runner.py), with the folder in the session's
+    """The path every trainer takes (engine/processes/runner.py), with the folder in the session's
     config, as the form and a background trainer have it; then a resume carries on."""
-    from workbench.engine.runner import train_here
+    from workbench.engine.processes.runner import train_here
 
     logdir = tmp_path / "tb"
     session = make_session(tmp_path / "sessions", small_text(tmp_path), name="live", sample_every=20,
@@ -180,7 +180,7 @@ def test_training_writes_tensorboard_live_the_same_as_export(tmp_path, capsys):
 
 
 def test_export_leaves_a_folder_its_trainer_writes_live_to_the_trainer(tmp_path, capsys):
-    from workbench.engine.lock import SessionLock
+    from workbench.engine.sessions.lock import SessionLock
 
     sessions, logdir = tmp_path / "sessions", tmp_path / "tb"
     session = fixed_session(sessions)
@@ -197,7 +197,7 @@ def test_export_leaves_a_folder_its_trainer_writes_live_to_the_trainer(tmp_path,
 
 
 def test_a_failing_tensorboard_writer_never_stops_training(tmp_path, capfd):
-    from workbench.engine.runner import train_here
+    from workbench.engine.processes.runner import train_here
 
     logdir = tmp_path / "tb"
     logdir.mkdir()
@@ -232,7 +232,7 @@ def test_mistakes_are_one_line(tmp_path):
 
 
 def test_a_missing_extra_is_one_line_with_the_install_command(tmp_path, monkeypatch, capsys):
-    from workbench.engine.tensorboard_live import live_writer
+    from workbench.engine.export.tensorboard_live import live_writer
 
     session = fixed_session(tmp_path / "sessions")
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` fails, as when not installed

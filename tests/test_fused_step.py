@@ -9,7 +9,7 @@ import torch
 
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.sampling import _draw_one, _one_stream_draw, generate
+from workbench.engine.infer.sampling import _draw_one, _one_stream_draw, generate
 from workbench.models.charrnn import CharRNN, ModelConfig
 from workbench.models.cpu_stepper import CpuStepper, native_step_module
 

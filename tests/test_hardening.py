@@ -9,13 +9,14 @@ import subprocess
 
 import pytest
 
-from workbench.engine import control, control_server
-from workbench.engine.budget import set_budget
-from workbench.engine.control import send_command, socket_path
-from workbench.engine.control_server import ControlServer
-from workbench.engine.launcher import child_environment, python_command, start_trainer
-from workbench.engine.lock import SessionLock
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.control import client as control
+from workbench.engine.control import server as control_server
+from workbench.engine.train.budget import set_budget
+from workbench.engine.control.client import send_command, socket_path
+from workbench.engine.control.server import ControlServer
+from workbench.engine.processes.launcher import child_environment, python_command, start_trainer
+from workbench.engine.sessions.lock import SessionLock
+from workbench.engine.sessions.session import Session, read_jsonl
 
 from support import wait_until, make_session, run_cli, run_trainer, small_text
 

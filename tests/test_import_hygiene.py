@@ -4,8 +4,8 @@ import sys
 
 from support import REPO
 
-ENGINE_MODULES = ["workbench.engine.trainer", "workbench.engine.sampling", "workbench.engine.session",
-                  "workbench.engine.corpus.load", "workbench.engine.inference", "workbench.models", "workbench.cli"]
+ENGINE_MODULES = ["workbench.engine.train.trainer", "workbench.engine.infer.sampling", "workbench.engine.sessions.session",
+                  "workbench.engine.corpus.load", "workbench.engine.infer.inference", "workbench.models", "workbench.cli"]
 
 
 def test_engine_never_imports_textual():

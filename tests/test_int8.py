@@ -1,11 +1,11 @@
 """`--quantize int8`: weight-only int8 of a session's model for sampling (models/int8.py,
-engine/quantized.py): the arithmetic, its determinism and top-k, and what the CLI says of it."""
+engine/infer/quantized.py): the arithmetic, its determinism and top-k, and what the CLI says of it."""
 import json
 
 import pytest
 import torch
 
-from workbench.engine.quantized import int8_copy
+from workbench.engine.infer.quantized import int8_copy
 from workbench.models.cpu_stepper import CpuStepper
 
 from support import check_sampling_path, make_session, run_cli, run_trainer, sharp_model, small_text

@@ -9,7 +9,7 @@ import pytest
 
 from workbench.engine.config import TrainConfig
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.memory import check_fits_memory, training_bytes
+from workbench.engine.machine.memory import check_fits_memory, training_bytes
 
 from support import make_session, run_cli, run_trainer, small_text
 

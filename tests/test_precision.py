@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from workbench.engine import events as ev
-from workbench.engine.checkpoint import load_checkpoint
+from workbench.engine.control import events as ev
+from workbench.engine.sessions.checkpoint import load_checkpoint
 from workbench.engine.config import TrainConfig
-from workbench.engine.device import AUTO_BF16_MIN_HIDDEN, native_bf16_cpu, resolve_precision
+from workbench.engine.machine.device import AUTO_BF16_MIN_HIDDEN, native_bf16_cpu, resolve_precision
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import read_jsonl
+from workbench.engine.sessions.session import read_jsonl
 
 from support import make_session, run_trainer, small_text
 
@@ -71,7 +71,7 @@ def test_a_bf16_session_resumes_under_fp32(tmp_path):
 
 
 def test_bf16_asked_on_a_cpu_without_it_warns_but_trains(tmp_path, monkeypatch):
-    monkeypatch.setattr("workbench.engine.device.native_bf16_cpu", lambda: False)
+    monkeypatch.setattr("workbench.engine.machine.device.native_bf16_cpu", lambda: False)
     assert resolve_precision("auto", CPU, 512) is None  # auto never picks emulated bf16
     session = make_session(tmp_path, small_text(tmp_path), precision="bf16")
     final, events = run_trainer(session, steps=5)

@@ -11,10 +11,10 @@ from support import make_session, run_trainer, small_text
 
 from workbench.cli import main
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.inference import load_model
+from workbench.engine.infer.inference import load_model
 from workbench.engine.corpus.text import read_text as read_text_file
-from workbench.engine.probe import next_char_distribution, sampling_cut, score_text, surprisal
-from workbench.engine.sampling import filter_logits
+from workbench.engine.infer.probe import next_char_distribution, sampling_cut, score_text, surprisal
+from workbench.engine.infer.sampling import filter_logits
 
 ODD = "\u2603"  # a snowman: in no corpus of ours
 
@@ -66,7 +66,7 @@ def test_long_texts_are_scored_in_chunks_with_the_same_result(trained, monkeypat
     _, _, model, vocab = trained
     text = "".join(vocab[(i * 7) % len(vocab)] for i in range(500))
     whole = surprisal(model, vocab, text)
-    import workbench.engine.probe as probe
+    import workbench.engine.infer.probe as probe
 
     monkeypatch.setattr(probe, "CHUNK", 37)
     chunked = surprisal(model, vocab, text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.engine.config import TrainConfig
-from workbench.engine.progress import (STALL_FLOOR_SECONDS, STALL_INTERVALS, STALL_UNKNOWN_SECONDS, run_progress,
+from workbench.engine.sessions.progress import (STALL_FLOOR_SECONDS, STALL_INTERVALS, STALL_UNKNOWN_SECONDS, run_progress,
                                        stall_limit, stalled_seconds)
 
 

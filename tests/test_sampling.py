@@ -3,7 +3,7 @@ import torch
 
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.sampling import filter_logits, generate, sample_stream
+from workbench.engine.infer.sampling import filter_logits, generate, sample_stream
 from workbench.models.charrnn import CharRNN, ModelConfig
 
 VOCAB = list(" abcdefghij")
@@ -113,7 +113,7 @@ def test_a_single_stream_draws_by_the_same_rule_as_the_batched_path(top_k, top_p
     """One stream picks in plain Python; its choices must follow `filter_logits` + softmax."""
     import random
 
-    from workbench.engine.sampling import _draw_one
+    from workbench.engine.infer.sampling import _draw_one
 
     torch.manual_seed(5)
     logits = torch.randn(12) * 2
@@ -129,7 +129,7 @@ def test_a_single_stream_draws_by_the_same_rule_as_the_batched_path(top_k, top_p
 def test_non_finite_model_outputs_give_a_clear_error():
     import random
 
-    from workbench.engine.sampling import _draw_one
+    from workbench.engine.infer.sampling import _draw_one
 
     with pytest.raises(WorkbenchError, match="non-finite"):
         _draw_one(torch.full((5,), float("nan")), SampleSettings(), random.Random(0))

@@ -1,13 +1,13 @@
 """Sampling a model with the weights it was trained with: bf16 for a session trained under bf16
-autocast (where bf16 is native), fp32 otherwise or on request (engine/inference.py)."""
+autocast (where bf16 is native), fp32 otherwise or on request (engine/infer/inference.py)."""
 import json
 
 import pytest
 import torch
 
-from workbench.engine import inference
+from workbench.engine.infer import inference
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.inference import load_model, sampling_dtype, trained_precision
+from workbench.engine.infer.inference import load_model, sampling_dtype, trained_precision
 from workbench.models.cpu_stepper import CpuStepper
 
 from support import check_sampling_path, make_session, run_cli, run_trainer, sharp_model, small_text

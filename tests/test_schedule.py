@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from workbench.engine.schedule import learning_rate
-from workbench.engine.trainer import Trainer
+from workbench.engine.train.schedule import learning_rate
+from workbench.engine.train.trainer import Trainer
 
 from support import make_session, small_text
 

@@ -9,12 +9,12 @@ import sys
 import pytest
 import torch
 
-from workbench.engine import probe
+from workbench.engine.infer import probe
 from workbench.engine.config import SampleSettings
 from workbench.engine.corpus.text import text_pieces
 from workbench.engine.errors import CorpusError
-from workbench.engine.probe import score_pieces, score_text
-from workbench.engine.sampling import generate
+from workbench.engine.infer.probe import score_pieces, score_text
+from workbench.engine.infer.sampling import generate
 from workbench.models.charrnn import CharRNN, ModelConfig
 
 from support import make_session, run_cli, run_trainer, small_text

@@ -22,7 +22,7 @@ import pytest
 
 from support import run_cli, small_text
 
-from workbench.engine.session import Session, iter_sessions
+from workbench.engine.sessions.session import Session, iter_sessions
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
                                 reason="the real-terminal tests need the tmux binary (apt-get install tmux)")

@@ -1,12 +1,12 @@
-"""The CPU thread count chosen from the machine's load (engine/threads.py): under a pretended
+"""The CPU thread count chosen from the machine's load (engine/machine/threads.py): under a pretended
 load (the kernel's CPU counters replaced by a script), never by how busy this machine is."""
 import json
 
 import pytest
 import torch
 
-from workbench.engine import threads
-from workbench.engine.threads import LoadProbe, ThreadGovernor, choose_threads, threads_for
+from workbench.engine.machine import threads
+from workbench.engine.machine.threads import LoadProbe, ThreadGovernor, choose_threads, threads_for
 
 from support import PretendMachine, make_session, run_cli, run_trainer, small_text
 

@@ -6,12 +6,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from workbench.engine import commands as cmd
-from workbench.engine import events as ev
-from workbench.engine.checkpoint import load_checkpoint
+from workbench.engine.control import commands as cmd
+from workbench.engine.control import events as ev
+from workbench.engine.sessions.checkpoint import load_checkpoint
 from workbench.engine.config import SampleSettings
-from workbench.engine.session import read_jsonl
-from workbench.engine.trainer import Trainer
+from workbench.engine.sessions.session import read_jsonl
+from workbench.engine.train.trainer import Trainer
 
 from support import make_session, run_trainer, shared_corpus, small_text
 
@@ -165,7 +165,7 @@ class _LossAfter:
 
 
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import workbench.engine.step as step_module
+    import workbench.engine.train.step as step_module
 
     session = make_session(tmp_path, small_text(tmp_path), checkpoint_every=10, log_every=5)
     monkeypatch.setattr(step_module.F, "cross_entropy", _LossAfter(step_module.F.cross_entropy, 23, float("nan")))
@@ -180,7 +180,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatc
 
 
 def test_explosion_guard(tmp_path, monkeypatch):
-    import workbench.engine.step as step_module
+    import workbench.engine.train.step as step_module
 
     session = make_session(tmp_path, small_text(tmp_path), log_every=5)
     monkeypatch.setattr(step_module.F, "cross_entropy", _LossAfter(step_module.F.cross_entropy, 12, 10.0))
@@ -189,7 +189,7 @@ def test_explosion_guard(tmp_path, monkeypatch):
 
 
 def test_explosion_guard_when_the_first_interval_already_blew_up(tmp_path, monkeypatch):
-    import workbench.engine.step as step_module
+    import workbench.engine.train.step as step_module
 
     session = make_session(tmp_path, small_text(tmp_path), log_every=5)
     monkeypatch.setattr(step_module.F, "cross_entropy", _LossAfter(step_module.F.cross_entropy, 0, 1e6))
@@ -199,7 +199,7 @@ def test_explosion_guard_when_the_first_interval_already_blew_up(tmp_path, monke
 
 
 def test_early_stopping_with_patience(tmp_path, monkeypatch):
-    import workbench.engine.trainer as trainer_module
+    import workbench.engine.train.trainer as trainer_module
 
     values = iter([3.0, 3.1, 3.2, 3.3, 3.4, 3.5])
     monkeypatch.setattr(trainer_module, "validation_loss", lambda *a, **k: next(values))
@@ -238,7 +238,7 @@ def test_a_signal_writes_the_checkpoint_before_the_slow_full_validation(tmp_path
     """The process may be killed seconds after a SIGTERM or hang-up; a full validation of a
     large corpus takes longer. A second signal during that validation still leaves this step's
     checkpoint, and the session listed as stopped there, not as a crash."""
-    import workbench.engine.trainer as trainer_module
+    import workbench.engine.train.trainer as trainer_module
 
     session = make_session(tmp_path, small_text(tmp_path), log_every=1, eval_every=0)
     real_validation = trainer_module.validation_loss

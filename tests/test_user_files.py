@@ -1,4 +1,4 @@
-"""Paths a user names (engine/user_files.py), through `workbench export --csv`: a file keeps
+"""Paths a user names (engine/export/user_files.py), through `workbench export --csv`: a file keeps
 its mode and owner, a link is followed, a hard link stays one, a pipe or a character device is
 written into and stays what it was, anything else is refused in one line with nothing changed.
 Device nodes are made by the test in its own folder, never the real /dev."""
@@ -19,8 +19,8 @@ import pytest
 
 from workbench.engine.config import TrainConfig
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session
-from workbench.engine.user_files import IN_PLACE, NEW, REPLACE, STDOUT, STREAM, output_folder, output_target
+from workbench.engine.sessions.session import Session
+from workbench.engine.export.user_files import IN_PLACE, NEW, REPLACE, STDOUT, STREAM, output_folder, output_target
 
 from support import run_cli
 

@@ -8,8 +8,8 @@ from textual.widgets import Input, Label, Static
 from tui_support import aio, wait_for
 
 from workbench.corpora import catalog
-from workbench.engine.presets import BY_KEY
-from workbench.engine.suggest import first_run
+from workbench.engine.train.presets import BY_KEY
+from workbench.engine.sessions.suggest import first_run
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.form_fields import LABEL_CELLS, NUMBER_FIELDS, form_words
 from workbench.tui.screens.new_session import NewSessionScreen
@@ -30,7 +30,7 @@ def shown(screen, selector: str) -> str:
 
 @aio
 async def test_the_preset_fits_the_machine_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.setattr("workbench.engine.presets.visible_gpus", lambda: 0)
+    monkeypatch.setattr("workbench.engine.train.presets.visible_gpus", lambda: 0)
     app = WorkbenchApp(tmp_path / "sessions")
     async with app.run_test(size=(80, 24)) as pilot:
         form = await open_form(app, pilot)
@@ -44,7 +44,7 @@ async def test_the_preset_fits_the_machine_and_says_why(tmp_path, monkeypatch):
         for label in form.query(".field-label").results(Label):
             assert label.size.height == 1, str(label.render())
         assert all(len(spec.label) <= LABEL_CELLS for spec in NUMBER_FIELDS)
-    monkeypatch.setattr("workbench.engine.presets.visible_gpus", lambda: 2)
+    monkeypatch.setattr("workbench.engine.train.presets.visible_gpus", lambda: 2)
     app = WorkbenchApp(tmp_path / "sessions")
     async with app.run_test(size=(100, 30)) as pilot:
         form = await open_form(app, pilot)
@@ -53,7 +53,7 @@ async def test_the_preset_fits_the_machine_and_says_why(tmp_path, monkeypatch):
 
 @aio
 async def test_the_tuned_preset_fills_its_schedule_and_length_in_the_form(tmp_path, monkeypatch):
-    monkeypatch.setattr("workbench.engine.presets.visible_gpus", lambda: 0)
+    monkeypatch.setattr("workbench.engine.train.presets.visible_gpus", lambda: 0)
     tuned = BY_KEY["tuned"]
     app = WorkbenchApp(tmp_path / "sessions")
     async with app.run_test(size=(80, 24)) as pilot:

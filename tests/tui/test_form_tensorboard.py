@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Input, Select, Static
 from tui_support import TINY_FORM, aio, stop_trainer_of, wait_for
 
-from workbench.engine.session import iter_sessions
+from workbench.engine.sessions.session import iter_sessions
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.new_session import NewSessionScreen
 from workbench.tui.screens.training import TrainingScreen

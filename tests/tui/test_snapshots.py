@@ -33,7 +33,7 @@ def test_home_screen_empty(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # The first run it suggests depends on the machine (a cached corpus, a GPU): pretend a bare one.
     monkeypatch.setattr("workbench.corpora.catalog.find_cached", lambda name: None)
-    monkeypatch.setattr("workbench.engine.suggest.visible_gpus", lambda: 0)
+    monkeypatch.setattr("workbench.engine.sessions.suggest.visible_gpus", lambda: 0)
 
     async def loaded(pilot):
         await wait_for(pilot, lambda: getattr(pilot.app.screen, "loaded", False), what="the session list")

@@ -10,7 +10,7 @@ import time
 from tui_support import aio, finished_session, wait_for
 
 from workbench.engine.files import write_json_atomic
-from workbench.engine.lock import SessionLock
+from workbench.engine.sessions.lock import SessionLock
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.training import TrainingScreen

@@ -72,8 +72,8 @@ async def test_same_seed_same_text_and_batches_side_by_side(trained):
         assert len(screen.query(".sample-column")) == 3
         # the same text `workbench sample` draws with these settings
         from workbench.engine.config import SampleSettings
-        from workbench.engine.inference import load_model
-        from workbench.engine.sampling import generate as draw
+        from workbench.engine.infer.inference import load_model
+        from workbench.engine.infer.sampling import generate as draw
 
         model, vocab, _ = load_model(session, "latest", "cpu")
         settings = SampleSettings(length=120, top_k=None, prime="Th")
@@ -178,7 +178,7 @@ async def test_probe_shows_the_model_distribution_and_appends_a_picked_character
         assert math.fsum(p for _, p in probs) == pytest.approx(1.0, abs=1e-6)
         import torch
 
-        from workbench.engine.inference import load_model
+        from workbench.engine.infer.inference import load_model
 
         model, vocab, _ = load_model(session, "latest", "cpu")
         with torch.no_grad():
@@ -254,7 +254,7 @@ async def test_the_studio_opens_from_home_and_from_the_training_screen(trained):
 
 def test_the_app_and_its_studio_screens_import_without_torch():
     code = ("import sys\nimport workbench.tui.app, workbench.tui.screens.studio, workbench.tui.screens.probe, "
-            "workbench.tui.screens.compare, workbench.engine.probe\nassert 'torch' not in sys.modules\n")
+            "workbench.tui.screens.compare, workbench.engine.infer.probe\nassert 'torch' not in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
 
@@ -265,8 +265,8 @@ def test_the_studio_samples_on_the_cores_other_processes_leave_free(trained, mon
     The load is pretended (support.PretendMachine), never this machine's."""
     import torch
 
-    from workbench.engine import threads
-    from workbench.engine.model_cache import ModelCache
+    from workbench.engine.machine import threads
+    from workbench.engine.infer.model_cache import ModelCache
     from support import PretendMachine
 
     _, session = trained

@@ -7,7 +7,7 @@ import time
 from textual.widgets import Input, Select
 from tui_support import TINY_FORM, aio, stop_trainer_of, wait_for
 
-from workbench.engine.session import Session, iter_sessions, read_jsonl
+from workbench.engine.sessions.session import Session, iter_sessions, read_jsonl
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.modals.quit import QuitModal
 from workbench.tui.screens.new_session import NewSessionScreen

@@ -32,7 +32,7 @@ class HeldStreams:
     def __init__(self, monkeypatch) -> None:
         import threading
 
-        from workbench.engine import sampling
+        from workbench.engine.infer import sampling
 
         self.real, self.shown, self.release = sampling.sample_stream, threading.Event(), threading.Event()
         monkeypatch.setattr(sampling, "sample_stream", self.stream)
@@ -87,7 +87,7 @@ def finished_session(sessions_dir: Path, corpus_path: Path, name: str = "anna-fi
     """A finished session from fixed metrics, samples and events files (no training)."""
     from workbench.engine.config import TrainConfig
     from workbench.engine.files import write_json_atomic
-    from workbench.engine.session import Session
+    from workbench.engine.sessions.session import Session
 
     config = TrainConfig(corpus=str(corpus_path), hidden=128, layers=2, batch_size=32, seq_length=64,
                          max_steps=1000, device="cpu")

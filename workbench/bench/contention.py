@@ -25,7 +25,7 @@ from workbench.bench.report import number, say, write_json
 from workbench.bench.runs import Run, median_rate, start_run, train_argv
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.formats import table
-from workbench.engine.threads import usable_cores
+from workbench.engine.machine.threads import usable_cores
 
 WARMUP_STEPS = 3
 SAMPLE_CHARS = 1_500
@@ -88,8 +88,8 @@ def _inference(args: argparse.Namespace, tmp: Path, cores: int) -> dict[str, Any
     import torch
 
     from workbench.bench.throughput import measure_sampling
-    from workbench.engine.inference import load_model
-    from workbench.engine.probe import score_pieces
+    from workbench.engine.infer.inference import load_model
+    from workbench.engine.infer.probe import score_pieces
 
     folder = tmp / "sessions"
     model_name = "auto-quiet-0"
@@ -121,7 +121,7 @@ def _inference(args: argparse.Namespace, tmp: Path, cores: int) -> dict[str, Any
 
 
 def _session(folder: Path, name: str) -> Any:
-    from workbench.engine.session import Session
+    from workbench.engine.sessions.session import Session
 
     return Session(folder / name)
 

@@ -10,7 +10,7 @@ def machine_info(device: Any) -> dict[str, Any]:
     import numpy
     import torch
 
-    from workbench.engine.device import describe_device
+    from workbench.engine.machine.device import describe_device
 
     cpu = _cpu_model()
     cores = os.cpu_count() or 0

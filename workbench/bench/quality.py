@@ -21,8 +21,8 @@ from workbench.bench.runs import Run, start_run
 from workbench.engine.config import TrainConfig
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.formats import table
-from workbench.engine.presets import preset_fields
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.train.presets import preset_fields
+from workbench.engine.sessions.session import Session, read_jsonl
 
 NOTEBOOK_PUBLISHED = 1.2952
 """The notebook's published final validation loss on anna after 20 epochs, in nats."""
@@ -36,7 +36,7 @@ MODEL_FLAGS = ("hidden", "layers", "batch_size", "seq_length")
 
 
 def run_quality_bench(args: argparse.Namespace) -> int:
-    from workbench.engine.device import resolve_device
+    from workbench.engine.machine.device import resolve_device
 
     if args.vs_seed is not None or args.minutes or args.tui or args.nproc or args.contention:
         raise WorkbenchError("--quality compares the notebook's settings with the tuned preset only; leave out "
@@ -101,7 +101,7 @@ def steps_per_epoch(config: TrainConfig) -> int:
     """Steps of one epoch of this config on its corpus, as the trainer counts them."""
     from workbench.engine.corpus.load import CorpusSpec, load_corpus
 
-    corpus = load_corpus(CorpusSpec(config.corpus, config.encoding, config.keep_crlf))
+    corpus = load_corpus(CorpusSpec.of(config))
     train, _ = corpus.split(config.val_frac)
     steps = len(train) // (config.batch_size * config.seq_length)
     if steps < 1:

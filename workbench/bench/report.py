@@ -9,7 +9,7 @@ from typing import Any
 
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.formats import table
-from workbench.engine.user_files import output_target
+from workbench.engine.export.user_files import output_target
 
 # The goals for a 2-core CPU; (key, label, threshold).
 RATIO_GOALS = (
@@ -36,7 +36,7 @@ def write_json(args: argparse.Namespace, results: dict[str, Any]) -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WorkbenchError(f"cannot make the folder of --json {args.json}: {exc.strerror or exc}", exit_code=1) from None
-    target = output_target(str(args.json), "--json")  # the rules for any path a user names (engine/user_files.py)
+    target = output_target(str(args.json), "--json")  # the rules for any path a user names (engine/export/user_files.py)
     target.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     say(f"results written to {target.shown}")
 

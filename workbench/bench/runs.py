@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import IO
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.launcher import python_command
-from workbench.engine.session import Session, read_jsonl
+from workbench.engine.processes.launcher import python_command
+from workbench.engine.sessions.session import Session, read_jsonl
 
 
 def train_argv(args: argparse.Namespace, *, steps: int | None = None, log_every: int = 1) -> list[str]:

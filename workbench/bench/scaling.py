@@ -24,8 +24,8 @@ from workbench.engine.errors import WorkbenchError
 
 
 def run_scaling_bench(args: argparse.Namespace) -> int:
-    from workbench.engine.device import resolve_device
-    from workbench.engine.group import check_processes
+    from workbench.engine.machine.device import resolve_device
+    from workbench.engine.processes.group import check_processes
 
     if args.vs_seed is not None or args.minutes or args.tui:
         raise WorkbenchError("--nproc measures the group's scaling only; leave out --vs-seed, --minutes and --tui")

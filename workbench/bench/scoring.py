@@ -16,7 +16,7 @@ def measure_scoring(model: Any, corpus: Any, chars: int = SCORE_CHARS) -> dict[s
     import torch
 
     from workbench.engine.corpus.text import PIECE_BYTES
-    from workbench.engine.probe import score_pieces
+    from workbench.engine.infer.probe import score_pieces
 
     text = corpus.decode(corpus.ids[:chars])
     pieces = [text[i : i + PIECE_BYTES] for i in range(0, len(text), PIECE_BYTES)]  # as text_pieces hands them over

@@ -100,7 +100,7 @@ def _device(args: argparse.Namespace) -> tuple[Any, int]:
     """The device to measure on, with --threads applied, and its number of warm-up steps."""
     import torch
 
-    from workbench.engine.device import resolve_device
+    from workbench.engine.machine.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -115,7 +115,7 @@ def _device(args: argparse.Namespace) -> tuple[Any, int]:
 
 def _header(args: argparse.Namespace, corpus: Any, corpus_file: Path | None, device: Any, warmup: int, *,
             plain: bool) -> dict[str, Any]:
-    from workbench.engine.device import precision_name, resolve_precision
+    from workbench.engine.machine.device import precision_name, resolve_precision
 
     return {
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -136,7 +136,7 @@ def _header(args: argparse.Namespace, corpus: Any, corpus_file: Path | None, dev
 def bench_config(args: argparse.Namespace, corpus: Any, device: Any, **overrides: Any) -> Any:
     """A TrainConfig at the baseline's hyperparameters and the configuration given."""
     from workbench.engine.config import SampleSettings, TrainConfig
-    from workbench.engine.new_session import fitting_prime
+    from workbench.engine.sessions.new_session import fitting_prime
 
     settings = dict(
         corpus=corpus.origin, hidden=args.hidden, layers=args.layers, batch_size=args.batch_size,
@@ -150,10 +150,10 @@ def bench_config(args: argparse.Namespace, corpus: Any, device: Any, **overrides
 
 def train_throwaway(config: Any, corpus: Any, folder: Path, name: str) -> tuple[Any, list[Any]]:
     """Run our real Trainer on a throw-away session; returns the trainer and its events."""
-    from workbench.engine import events as ev
+    from workbench.engine.control import events as ev
     from workbench.engine.corpus.checks import check_fits
-    from workbench.engine.new_session import create_session
-    from workbench.engine.trainer import Trainer
+    from workbench.engine.sessions.new_session import create_session
+    from workbench.engine.train.trainer import Trainer
 
     check_fits(len(corpus), config.val_frac, config.batch_size, config.seq_length)
     session = create_session(folder, config, corpus, name)
@@ -168,7 +168,7 @@ def train_throwaway(config: Any, corpus: Any, folder: Path, name: str) -> tuple[
 
 def measure_training(args: argparse.Namespace, corpus: Any, device: Any, warmup: int,
                      tmp_dir: Path) -> tuple[dict[str, Any], Any]:
-    from workbench.engine import events as ev
+    from workbench.engine.control import events as ev
 
     # One progress report per step on the CPU (a step there takes far longer than the report),
     # every 10 steps on an accelerator, where each report is a device sync.
@@ -205,7 +205,7 @@ def measure_training(args: argparse.Namespace, corpus: Any, device: Any, warmup:
 
 def _estimate_seconds(trainer: Any, config: Any, device: Any) -> float:
     """What one cheap validation estimate costs, timed after a warm one."""
-    from workbench.engine.evaluation import validation_loss
+    from workbench.engine.train.evaluation import validation_loss
 
     validation_loss(trainer.model, trainer.val_grid, config.eval_batches, trainer.autocast_dtype)  # warm
     _sync(device)
@@ -219,7 +219,7 @@ def _time_stream(model: Any, vocab: list[str], chars: int, num: int, graph: bool
     """`chars` characters in all as `num` streams after a short warm-up: characters made,
     seconds, and the first stream's text (with its prime)."""
     from workbench.engine.config import SampleSettings
-    from workbench.engine.sampling import sample_stream
+    from workbench.engine.infer.sampling import sample_stream
 
     prime = SAMPLE_PRIME if all(ch in set(vocab) for ch in SAMPLE_PRIME) else vocab[0]
     length = max(1, chars // num)
@@ -241,7 +241,7 @@ def one_stream_segments(model: Any, vocab: list[str], chars: int, segments: int)
     from one stream, set up (and warmed up by `chars` characters) before the first call, so
     that what each call times is per character only."""
     from workbench.engine.config import SampleSettings
-    from workbench.engine.sampling import sample_stream
+    from workbench.engine.infer.sampling import sample_stream
 
     prime = SAMPLE_PRIME if all(ch in set(vocab) for ch in SAMPLE_PRIME) else vocab[0]
     settings = SampleSettings(length=(segments + 1) * chars, top_k=SAMPLE_TOP_K, prime=prime)
@@ -262,7 +262,7 @@ def measure_sampling(model: Any, vocab: list[str], chars: int, batch: int = SAMP
     """One stream of `chars` characters (the figure compared with the baseline, which draws
     one sample), then the same number of characters as `batch` streams in one batch
     (`workbench sample --num`), for what a batch costs. On CUDA also one stream without the
-    CUDA graph (engine/chunk_sampling.py), for what the graph gains."""
+    CUDA graph (engine/infer/chunk_sampling.py), for what the graph gains."""
     figures: dict[str, Any] = {}
     runs = [(1, "sample", True), (batch, "sample_batch", True)]
     if next(model.parameters()).device.type == "cuda":
@@ -281,8 +281,8 @@ def measure_sampling(model: Any, vocab: list[str], chars: int, batch: int = SAMP
 def score(model: Any, corpus: Any, device: Any) -> tuple[float, int]:
     """The baseline README's standard metric for `model`: mean cross-entropy (nats) over all
     positions of the 128 x 100 notebook layout of the last 10%, dropout off, hidden from zeros."""
-    from workbench.engine.batches import WindowGrid
-    from workbench.engine.evaluation import as_tensor_ids, validation_loss
+    from workbench.engine.train.batches import WindowGrid
+    from workbench.engine.train.evaluation import as_tensor_ids, validation_loss
 
     _, val_ids = corpus.split(0.1)
     grid = WindowGrid(as_tensor_ids(val_ids, device), SCORE_BATCH, SCORE_SEQ)

@@ -26,8 +26,8 @@ from workbench.bench.machine import machine_info
 from workbench.bench.report import TUI_GOAL, format_tui_table, say, write_json
 from workbench.bench.runs import train_argv, train_run
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.launcher import python_command
-from workbench.engine.session import ACTIVE_STATES, Session, read_jsonl
+from workbench.engine.processes.launcher import python_command
+from workbench.engine.sessions.session import ACTIVE_STATES, Session, read_jsonl
 
 TUI_ROUNDS = 2  # headless, UI, headless, UI
 STALL_SECONDS = 120  # a run that makes no progress this long has failed
@@ -68,7 +68,7 @@ def run_tui_bench(args: argparse.Namespace) -> int:
 
 def _setup(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """The results' header and the `workbench train` arguments both sides run with."""
-    from workbench.engine.device import precision_name, resolve_device, resolve_precision
+    from workbench.engine.machine.device import precision_name, resolve_device, resolve_precision
 
     device = resolve_device(args.device)
     log_every = 1 if device.type == "cpu" else 10  # each report is a device sync on an accelerator

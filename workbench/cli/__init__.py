@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from workbench.cli import app, control, export, inspect, serve, train
 from workbench.cli.parser import build_parser, checked_sessions_dir
 from workbench.engine.errors import reporting_errors
-from workbench.engine.session import default_sessions_dir
+from workbench.engine.sessions.session import default_sessions_dir
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

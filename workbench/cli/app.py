@@ -8,7 +8,7 @@ from pathlib import Path
 
 from workbench.cli.parser import sessions_dir
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session
+from workbench.engine.sessions.session import Session
 
 
 def has_terminal() -> bool:

@@ -10,15 +10,15 @@ from typing import Any, Callable
 
 from workbench.cli.output import print_json, print_table
 from workbench.cli.parser import sessions_dir
-from workbench.engine import commands as cmd
-from workbench.engine.control import ping, send_command
+from workbench.engine.control import commands as cmd
+from workbench.engine.control.client import ping, send_command
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.follow import SessionFollower, SessionUpdate
+from workbench.engine.sessions.follow import SessionFollower, SessionUpdate
 from workbench.engine.formats import device_now, when
-from workbench.engine.narrate import Line, Narrator, nats_text
-from workbench.engine.processes import is_stopped
-from workbench.engine.progress import stalled_seconds
-from workbench.engine.session import ACTIVE_STATES, Session, iter_sessions
+from workbench.engine.control.narrate import Line, Narrator, nats_text
+from workbench.engine.machine.processes import is_stopped
+from workbench.engine.sessions.progress import stalled_seconds
+from workbench.engine.sessions.session import ACTIVE_STATES, Session, iter_sessions
 
 POLL_SECONDS = 0.25  # how often `attach --headless` reads the session folder
 
@@ -189,7 +189,7 @@ class _AttachView:
 
 class StallNotice:
     """One line when a running trainer goes quiet for far longer than its usual interval, and
-    one when its steps come again (engine/progress.py says when that is)."""
+    one when its steps come again (engine/sessions/progress.py says when that is)."""
 
     def __init__(self) -> None:
         self.since: float | None = None  # the `updated` time of the status that went quiet

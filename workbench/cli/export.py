@@ -1,9 +1,9 @@
 """`workbench export NAME --csv FILE --tensorboard DIR`: a session's history for other tools.
 
-CSV (engine/metrics_csv.py) goes to FILE by the rules for paths a user names
-(engine/user_files.py: a file is replaced atomically and keeps its mode, a link is followed, a
+CSV (engine/export/metrics_csv.py) goes to FILE by the rules for paths a user names
+(engine/export/user_files.py: a file is replaced atomically and keeps its mode, a link is followed, a
 pipe or a device such as /dev/stdout is streamed into, `-` is standard output, anything else
-is refused); TensorBoard event files (engine/tensorboard_log.py) go to DIR/NAME, appending only
+is refused); TensorBoard event files (engine/export/tensorboard_log.py) go to DIR/NAME, appending only
 the steps that folder does not hold yet. Both stream the history, in memory that does not grow
 with it. What was written is said on stderr, so stdout stays the CSV's.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from workbench.cli.parser import sessions_dir
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session
-from workbench.engine.user_files import STDOUT, OutputTarget, output_target
+from workbench.engine.sessions.session import Session
+from workbench.engine.export.user_files import STDOUT, OutputTarget, output_target
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     target = output_target(args.csv, "--csv") if args.csv else None
     logdir = None
     if args.tensorboard:
-        from workbench.engine.tensorboard_log import checked_logdir
+        from workbench.engine.export.tensorboard_log import checked_logdir
 
         logdir = checked_logdir(args.tensorboard)  # and the package is there
     if target is not None:
@@ -39,7 +39,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def export_csv(session: Session, target: OutputTarget) -> None:
-    from workbench.engine.metrics_csv import write_metrics_csv
+    from workbench.engine.export.metrics_csv import write_metrics_csv
 
     with target.open() as out:
         written = write_metrics_csv(session.metrics_path, out)
@@ -54,7 +54,7 @@ def export_csv(session: Session, target: OutputTarget) -> None:
 
 
 def export_tensorboard(session: Session, logdir: Path) -> None:
-    from workbench.engine.tensorboard_log import export_tensorboard as append_history
+    from workbench.engine.export.tensorboard_log import export_tensorboard as append_history
 
     live = session.read_config().tensorboard
     holder = session.lock_holder() if live and Path(live) == logdir else None

@@ -14,8 +14,8 @@ from workbench.engine.config import MAX_PRIME, SampleSettings
 from workbench.engine.corpus.encode import describe_unknown, unknown_chars
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.formats import when
-from workbench.engine.session import Session, list_sessions
-from workbench.engine.suggest import first_run
+from workbench.engine.sessions.session import Session, list_sessions
+from workbench.engine.sessions.suggest import first_run
 from workbench.engine.units import bits_per_char
 
 
@@ -72,7 +72,7 @@ def _prime_of(args: argparse.Namespace) -> str | None:
 
 def _load(session: Session, args: argparse.Namespace) -> tuple[Any, list[str], dict[str, Any]]:
     """The model that answers, with a warning on stderr for each damaged checkpoint passed over."""
-    from workbench.engine.inference import load_model
+    from workbench.engine.infer.inference import load_model
 
     model, vocab, info = load_model(session, args.checkpoint, args.device, precision=args.precision,
                                     quantize=args.quantize)
@@ -91,7 +91,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         prime=prime if prime is not None else config.sample.prime,
     ).validate()
     from workbench.engine.corpus.encode import encode_text
-    from workbench.engine.sampling import sample_stream
+    from workbench.engine.infer.sampling import sample_stream
 
     model, vocab, info = _load(session, args)
     encode_text(settings.prime, vocab)
@@ -132,7 +132,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     unknown = unknown_chars(prime, session.read_vocab())
     if unknown:  # before loading the model: answer at once
         raise WorkbenchError(f"the prime has {len(unknown)} character(s) the model never saw: {describe_unknown(unknown)}")
-    from workbench.engine.probe import next_char_distribution
+    from workbench.engine.infer.probe import next_char_distribution
 
     model, vocab, info = _load(session, args)
     dist = next_char_distribution(model, vocab, prime)
@@ -157,7 +157,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from workbench.engine.corpus.text import text_pieces
-    from workbench.engine.probe import score_pieces
+    from workbench.engine.infer.probe import score_pieces
     from workbench.engine.progress_line import ProgressLine
 
     session = Session.open(sessions_dir(args), args.name)

@@ -5,10 +5,10 @@ import json
 import sys
 from typing import IO, Any, Sequence
 
-from workbench.engine.budget import spent, steps_done
+from workbench.engine.train.budget import spent, steps_done
 from workbench.engine.errors import WorkbenchError
 from workbench.engine.formats import table
-from workbench.engine.session import Session
+from workbench.engine.sessions.session import Session
 
 
 def print_table(rows: Sequence[Sequence[str]], out: IO[str] | None = None) -> None:

@@ -10,8 +10,8 @@ from workbench.bench.args import add_bench_arguments
 from workbench.cli.examples import add_examples
 from workbench.engine.config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, SampleSettings, TrainConfig
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.presets import PRESETS
-from workbench.engine.session import default_sessions_dir
+from workbench.engine.train.presets import PRESETS
+from workbench.engine.sessions.session import default_sessions_dir
 
 DESCRIPTION = "Train character-level language models live, in the terminal or headless."
 SCORE_DEFINITION = ("The text is fed to the model one character after another from a zero hidden state "

@@ -2,7 +2,7 @@
 
 Each browser tab runs the same app as a terminal would, in a process of its own (`app_main`),
 started by an interpreter that imports nothing from the folder `serve` was started in
-(engine/launcher.py's python_command). Trainers are processes of their own already, so a tab
+(engine/processes/launcher.py's python_command). Trainers are processes of their own already, so a tab
 is a viewer like any terminal: closing it detaches, and several tabs can watch one run.
 
 Who may connect (web_access.py's rules): on a loopback address, this machine's users unless
@@ -28,7 +28,7 @@ from workbench.cli.app import open_app
 from workbench.cli.parser import checked_sessions_dir, sessions_dir
 from workbench.cli.web_access import address_of, is_loopback, is_wildcard
 from workbench.engine.errors import WorkbenchError, reporting_errors
-from workbench.engine.launcher import child_environment, python_command
+from workbench.engine.processes.launcher import child_environment, python_command
 
 APP_ENTRY = "workbench.cli.serve:app_main"
 

@@ -13,13 +13,13 @@ from workbench.cli.app import has_terminal, open_app, require_terminal
 from workbench.cli.control import unpause
 from workbench.cli.output import closing_lines
 from workbench.cli.parser import sessions_dir
-from workbench.engine.budget import given, set_budget
+from workbench.engine.train.budget import given, set_budget
 from workbench.engine.config import SampleSettings, TrainConfig
-from workbench.engine.launcher import launched_by_torchrun
-from workbench.engine.presets import preset_epochs, preset_fields
-from workbench.engine.tensorboard_log import logdir_setting
+from workbench.engine.machine.torchrun import launched_by_torchrun
+from workbench.engine.train.presets import preset_epochs, preset_fields
+from workbench.engine.export.tensorboard_log import logdir_setting
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import ACTIVE_STATES, Session
+from workbench.engine.sessions.session import ACTIVE_STATES, Session
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.detach:
         require_terminal(args.headless)
     folder = sessions_dir(args)
-    from workbench.engine.group import check_processes
+    from workbench.engine.processes.group import check_processes
 
     check_processes(config.device, config.processes)
     session, corpus = _new_session(args, config, folder)
@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _new_session(args: argparse.Namespace, config: TrainConfig, folder: Path) -> tuple[Session, Any]:
-    from workbench.engine.new_session import check_new_name, create_session, prepare_corpus
+    from workbench.engine.sessions.new_session import check_new_name, create_session, prepare_corpus
 
     if args.session is not None:  # '' too: an empty name is an error, not "make one up"
         check_new_name(folder, args.session)
@@ -80,11 +80,11 @@ def _new_session(args: argparse.Namespace, config: TrainConfig, folder: Path) ->
 def _train_headless(session: Session, folder: Path, *, corpus: Any = None, command: str) -> int:
     """In this terminal: this process trains, or supervises the group that does."""
     if session.read_config().processes > 1:
-        from workbench.engine.group import run_group
+        from workbench.engine.processes.group import run_group
 
         code = run_group(session, folder)
     else:
-        from workbench.engine.runner import train_here
+        from workbench.engine.processes.runner import train_here
 
         code = train_here(session, corpus=corpus, command=command)
     if code == 0:  # which session this was and what comes next (a failure's reason stays the last line)
@@ -100,7 +100,7 @@ def _train_under_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
     if not args.session and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS") or 0) > 0:
         raise WorkbenchError("give the session a name (--session NAME) when torchrun may restart the group "
                              "(--max-restarts), so that a restarted group finds it and continues it")
-    from workbench.engine.runner import train_in_world
+    from workbench.engine.processes.runner import train_in_world
 
     folder = sessions_dir(args)
 
@@ -140,7 +140,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     set_budget(session, *budget)
     set_group(session, args.nproc, args.max_restarts)
     if args.new_text:
-        from workbench.engine.run_setup import accept_new_text
+        from workbench.engine.sessions.text import accept_new_text
 
         note = accept_new_text(session)
         print(f"note: {note}" if note else f"note: the text of {session.name!r} had not changed", file=sys.stderr)
@@ -158,14 +158,14 @@ def set_group(session: Session, processes: int | None, max_restarts: int | None)
     config = session.read_config()
     changes = {k: v for k, v in (("processes", processes), ("max_restarts", max_restarts)) if v is not None}
     config = replace(config, **changes).validate()
-    from workbench.engine.group import check_processes
+    from workbench.engine.processes.group import check_processes
 
     check_processes(config.device, config.processes)
     session.write_config(config)
 
 
 def _resume_under_torchrun(args: argparse.Namespace, folder: Path) -> int:
-    from workbench.engine.runner import train_in_world
+    from workbench.engine.processes.runner import train_in_world
 
     def session_of(world: Any) -> Session:
         if not world.is_main:
@@ -181,7 +181,7 @@ def _resume_under_torchrun(args: argparse.Namespace, folder: Path) -> int:
 
 
 def start_detached(session: Session, folder: Path) -> int:
-    from workbench.engine.launcher import start_trainer
+    from workbench.engine.processes.launcher import start_trainer
 
     pid = start_trainer(session, folder)
     if session.lock_holder() is None and session.read_status().get("state") not in ACTIVE_STATES:

@@ -122,7 +122,7 @@ class TrainConfig:
     already gets TF32 matmuls; ask for bf16 there explicitly)."""
     threads: int | None = None
     """CPU threads for torch (None: auto, the cores other processes leave free, see
-    engine/threads.py; in a group torchrun's 1 per process)."""
+    engine/machine/threads.py; in a group torchrun's 1 per process)."""
     processes: int = 1
     """Processes training the session together (DDP under torchrun): one per GPU on CUDA,
     or CPU processes with gloo. The batch's rows are split among them."""
@@ -157,7 +157,7 @@ class TrainConfig:
 
     tensorboard: str | None = None
     """A TensorBoard log folder (absolute) the trainer writes this session into live, as
-    FOLDER/SESSION-NAME (engine/tensorboard_live.py); None: none."""
+    FOLDER/SESSION-NAME (engine/export/tensorboard_live.py); None: none."""
 
     sample: SampleSettings = field(default_factory=SampleSettings)
 

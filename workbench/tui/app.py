@@ -16,8 +16,8 @@ from textual.app import App
 from textual.binding import Binding
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import Session
-from workbench.engine.user_files import output_target
+from workbench.engine.sessions.session import Session
+from workbench.engine.export.user_files import output_target
 from workbench.tui.palette import ScreenActions
 from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.training import TrainingScreen
@@ -103,7 +103,7 @@ class WorkbenchApp(App):
                            time_format: str | None = None) -> str | None:
         if self.is_web:  # a download in the browser: nothing is written here
             return super().deliver_screenshot(filename, path, time_format)
-        # In a terminal, written here by the rules for paths a user names (engine/user_files.py),
+        # In a terminal, written here by the rules for paths a user names (engine/export/user_files.py),
         # under a name nothing holds yet: Textual's own save would write through whatever is there.
         folder = Path(path) if path else screenshot_folder()
         name = filename or f"{self.title}_{datetime.now().strftime(time_format or '%Y-%m-%dT%H_%M_%S')}.svg"

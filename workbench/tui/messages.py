@@ -114,7 +114,7 @@ class PassageLoaded(Message):
 # -- the new-session form ---------------------------------------------------------------------
 @dataclass
 class Created(Message):
-    session: Any  # workbench.engine.session.Session
+    session: Any  # workbench.engine.sessions.session.Session
     notes: list[str]
 
 

@@ -30,6 +30,7 @@ from workbench.engine.errors import CorpusError
 
 if TYPE_CHECKING:
     import numpy as np
+    from workbench.engine.config import TrainConfig
 
 _FAST_CODECS = {"utf-8", "ascii", "iso8859-1"}  # codecs.lookup() names; one byte = one char
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -46,6 +47,11 @@ class CorpusSpec:
     """Text encoding of the file (any Python codec name). Ignored for built-in corpora."""
     keep_crlf: bool = False
     """Keep CRLF line endings as two characters instead of turning them into LF."""
+
+    @classmethod
+    def of(cls, config: "TrainConfig", source: str | None = None) -> "CorpusSpec":
+        """The text a config names (or `source`, where it is now), read by its settings."""
+        return cls(source if source is not None else config.corpus, config.encoding, config.keep_crlf)
 
 
 @dataclass

@@ -13,8 +13,8 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.follow import SessionFollower
-from workbench.engine.session import Session
+from workbench.engine.sessions.follow import SessionFollower
+from workbench.engine.sessions.session import Session
 from workbench.tui.messages import RunRecords, RunsDescribed
 from workbench.tui.screens.base import BaseScreen
 from workbench.engine.units import bits_per_char

@@ -12,11 +12,11 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.session import ACTIVE_STATES, Session, list_sessions
+from workbench.engine.sessions.session import ACTIVE_STATES, Session, list_sessions
 from workbench.tui.messages import SessionsListed
 from workbench.tui.modals.confirm import ConfirmModal
 from workbench.tui.screens.base import BaseScreen
-from workbench.engine.suggest import first_run
+from workbench.engine.sessions.suggest import first_run
 from workbench.tui.shown import on_view
 from workbench.tui.text import middle
 from workbench.tui.widgets.key_footer import KeyFooter

@@ -5,7 +5,7 @@ Every field is checked as it is typed, with the engine's own rules in the form's
 thread as it is typed. Loading the corpus can take a moment (or download it), so the session is
 created in a thread worker; an engine error (a missing file, a corpus too small for the batch, a
 named corpus that is not here and cannot be downloaded) lands on the form, whole, under its
-field. The form starts with the preset that suits this machine (engine/presets.py).
+field. The form starts with the preset that suits this machine (engine/train/presets.py).
 """
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ from textual.worker import get_current_worker
 
 from workbench.engine.config import CELLS, DEVICES, PRECISIONS, SCHEDULES, TrainConfig
 from workbench.engine.errors import CorpusError, WorkbenchError
-from workbench.engine.gpus import process_choices
-from workbench.engine.session import check_name
-from workbench.engine.tensorboard_log import logdir_setting
+from workbench.engine.machine.gpus import process_choices
+from workbench.engine.sessions.session import check_name
+from workbench.engine.export.tensorboard_log import logdir_setting
 from workbench.tui.form_fields import (CHOICES, NUMBER_FIELDS, SECTIONS, SPECS, Spec, check_field, field_for_message,
                                        form_words, path_problem, whole)
 from workbench.tui.messages import Created, CreateFailed, PathChecked
 from workbench.tui.modals.prompt import EngineCheck
-from workbench.engine.presets import BY_KEY, PRESET_FIELDS, PRESETS, Preset, starting_preset
+from workbench.engine.train.presets import BY_KEY, PRESET_FIELDS, PRESETS, Preset, starting_preset
 from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen
 from workbench.tui.text import one_line
 from workbench.tui.widgets.key_footer import KeyFooter
@@ -286,7 +286,7 @@ class NewSessionScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="create", exit_on_error=False, description="creating the session")
     def create(self, config: TrainConfig, name: str | None) -> None:
-        from workbench.engine.new_session import check_new_name, create_session, prepare_corpus
+        from workbench.engine.sessions.new_session import check_new_name, create_session, prepare_corpus
 
         try:
             if name:

@@ -4,7 +4,7 @@ passage coloured by how surprising the model finds each character, with its mean
 character (a file path typed in the file field loads it; one typed into the passage box by
 mistake is loaded too, never scored as text).
 
-Both are computed by `workbench.engine.probe` (the functions `workbench probe` and `workbench
+Both are computed by `workbench.engine.infer.probe` (the functions `workbench probe` and `workbench
 score` call) in thread workers, on the studio's model, after a short pause in the typing."""
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from textual.widgets import Input, Label, OptionList, Static, TabbedContent, Tab
 
 from workbench.engine.corpus.encode import describe_unknown
 from workbench.engine.corpus.text import read_text
-from workbench.engine.model_cache import ModelCache
-from workbench.engine.probe import next_char_distribution, sampling_cut, score_text
-from workbench.engine.session import Session
+from workbench.engine.infer.model_cache import ModelCache
+from workbench.engine.infer.probe import next_char_distribution, sampling_cut, score_text
+from workbench.engine.sessions.session import Session
 from workbench.engine.units import LN2
 from workbench.tui.messages import PassageIsPath, PassageLoaded, ProbeResult, SurprisalResult
 from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen

@@ -21,10 +21,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.model_cache import ModelCache
-from workbench.engine.session import Session
+from workbench.engine.infer.model_cache import ModelCache
+from workbench.engine.sessions.session import Session
 from workbench.engine.units import bits_per_char
-from workbench.engine.user_files import output_target
+from workbench.engine.export.user_files import output_target
 from workbench.tui.messages import GenerationEnded, ModelReady, SampleChunk, SampleSaved
 from workbench.tui.modals.path_prompt import PathModal
 from workbench.tui.screens.base import KEYS_BINDING_F1, BaseScreen
@@ -249,7 +249,7 @@ class StudioScreen(BaseScreen):
         model, vocab, info = self.cache.get(which)
         if self.model_info is None or (self.model_info.which, self.model_info.device) != (which, info["device"]):
             self.post_message(ModelReady(which, int(info["step"]), str(info["device"]), info.get("val_loss"), []))
-        from workbench.engine.sampling import sample_stream
+        from workbench.engine.infer.sampling import sample_stream
 
         started = time.monotonic()
         pending, produced, last = [""] * num, 0, started
@@ -347,7 +347,7 @@ class StudioScreen(BaseScreen):
             path.parent.mkdir(parents=True, exist_ok=True)  # the default, samples/ in the session, is made here
         except OSError as exc:
             raise WorkbenchError(f"cannot make the folder {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
-        # The rules for any path a user names (engine/user_files.py): a link is followed, a
+        # The rules for any path a user names (engine/export/user_files.py): a link is followed, a
         # file keeps its mode, a device or a pipe is written into, never replaced.
         target = output_target(str(path), "the file", dash=False)
         target.write_text(body if body.endswith("\n") else body + "\n")

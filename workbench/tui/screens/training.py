@@ -14,12 +14,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.worker import get_current_worker
 
-from workbench.engine import commands as cmd
-from workbench.engine.budget import given, set_budget, spent, steps_done
+from workbench.engine.control import commands as cmd
+from workbench.engine.train.budget import given, set_budget, spent, steps_done
 from workbench.engine.config import SampleSettings
 from workbench.engine.errors import WorkbenchError
-from workbench.engine.follow import SessionFollower
-from workbench.engine.session import ACTIVE_STATES, Session
+from workbench.engine.sessions.follow import SessionFollower
+from workbench.engine.sessions.session import ACTIVE_STATES, Session
 from workbench.tui.messages import CommandSent, SessionUpdate, TrainerFailed, TrainerStarted
 from workbench.tui.modals.prompt import BudgetModal, LearningRateModal, SampleSettingsModal
 from workbench.tui.modals.quit import QuitModal
@@ -184,7 +184,7 @@ class TrainingScreen(BaseScreen):
     # -- the trainer process ----------------------------------------------------------
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False, description="starting the trainer")
     def launch(self) -> None:
-        from workbench.engine.launcher import start_trainer
+        from workbench.engine.processes.launcher import start_trainer
 
         try:
             set_budget(self.session, **self.budget)
@@ -216,7 +216,7 @@ class TrainingScreen(BaseScreen):
 
     @work(thread=True, group="control", exit_on_error=False, description="sending a command to the trainer")
     def send(self, command: cmd.Command, what: str) -> None:
-        from workbench.engine.control import send_command
+        from workbench.engine.control.client import send_command
 
         try:
             reply = send_command(self.session, command)  # a WorkbenchError is reported by BaseScreen
@@ -233,7 +233,7 @@ class TrainingScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False, description="stopping the trainer")
     def stop_trainer(self) -> None:
-        from workbench.engine.control import send_command
+        from workbench.engine.control.client import send_command
 
         try:
             send_command(self.session, cmd.Stop(reason="stopped"))

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from workbench.engine.formats import clock
-from workbench.engine.narrate import Narrator
+from workbench.engine.control.narrate import Narrator
 from workbench.tui.text import one_line
 
 MAX_LINES = 1000

@@ -10,8 +10,8 @@ from textual.widgets import Static
 
 from workbench.engine.config import TrainConfig
 from workbench.engine.formats import count, device_now, duration, loss_text
-from workbench.engine.progress import run_progress, stalled_seconds
-from workbench.engine.session import ACTIVE_STATES
+from workbench.engine.sessions.progress import run_progress, stalled_seconds
+from workbench.engine.sessions.session import ACTIVE_STATES
 from workbench.tui.shown import on_view
 from workbench.tui.text import chars_per_sec, middle, one_line, state_word
 
